@@ -1,0 +1,1 @@
+"""perdure: durable execution in pure Python, wire-compatible with Restate."""
