@@ -1,7 +1,7 @@
 """Errors of the wire-protocol layer.
 
-    ProtocolError          anything malformed on the wire
-    └── UnknownMessageType a frame whose type code we do not know
+ProtocolError          anything malformed on the wire
+└── UnknownMessageType a frame whose type code we do not know
 """
 
 from __future__ import annotations

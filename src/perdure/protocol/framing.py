@@ -47,7 +47,8 @@ def encode_frame(message_type: int, payload: bytes, flags: int = 0) -> bytes:
 
 def decode_header(header: bytes) -> tuple[int, int, int]:
     """Return (type, flags, length) of an 8-byte header."""
-    return _HEADER.unpack(header)  # type: ignore[return-value]
+    message_type, flags, length = _HEADER.unpack(header)
+    return message_type, flags, length
 
 
 class FrameDecoder:

@@ -104,7 +104,9 @@ class RequestSigner:
     private_key: Ed25519PrivateKey
     validity_seconds: int = 60
 
-    def headers(self, path: str, subject: str | None = None, now: float | None = None) -> dict[str, str]:
+    def headers(
+        self, path: str, subject: str | None = None, now: float | None = None
+    ) -> dict[str, str]:
         issued = int(now if now is not None else time.time())
         kid = public_key_string(self.private_key.public_key())
         header = {"typ": "JWT", "alg": "EdDSA", "kid": kid}

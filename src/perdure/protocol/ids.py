@@ -94,7 +94,8 @@ class InvocationId:
             raise InvalidIdError(f"invocation id {text!r} must start with {INVOCATION_ID_PREFIX!r}")
         if len(text) != INVOCATION_ID_LENGTH:
             raise InvalidIdError(
-                f"invocation id {text!r} has {len(text)} characters, expected {INVOCATION_ID_LENGTH}"
+                f"invocation id {text!r} has {len(text)} characters, "
+                f"expected {INVOCATION_ID_LENGTH}"
             )
         body = text[len(INVOCATION_ID_PREFIX) :]
         pk = base62_decode(body[:_PK_CHARS])

@@ -136,7 +136,9 @@ class EndpointManifest:
         obj = _obj(data, "manifest")
         mode = obj.get("protocolMode")
         if mode not in ("BIDI_STREAM", "REQUEST_RESPONSE"):
-            raise ManifestError(f"protocolMode must be BIDI_STREAM or REQUEST_RESPONSE, got {mode!r}")
+            raise ManifestError(
+                f"protocolMode must be BIDI_STREAM or REQUEST_RESPONSE, got {mode!r}"
+            )
         min_v = _int(obj.get("minProtocolVersion"), "minProtocolVersion")
         max_v = _int(obj.get("maxProtocolVersion"), "maxProtocolVersion")
         if not 1 <= min_v <= max_v:
@@ -146,7 +148,7 @@ class EndpointManifest:
             raise ManifestError("services must be a list")
         compression = obj.get("lambdaCompression")
         return cls(
-            protocol_mode=cast(ProtocolMode, mode),
+            protocol_mode=mode,
             min_protocol_version=min_v,
             max_protocol_version=max_v,
             services=tuple(_service_from_json(s) for s in services),
@@ -266,7 +268,9 @@ def _options_from_json(obj: JsonObject) -> Options:
         raise ManifestError("retryPolicyExponentiationFactor must be a number")
     return Options(
         documentation=documentation if isinstance(documentation, str) else None,
-        metadata={str(k): str(v) for k, v in metadata.items()} if isinstance(metadata, dict) else None,
+        metadata={str(k): str(v) for k, v in metadata.items()}
+        if isinstance(metadata, dict)
+        else None,
         inactivity_timeout_ms=_opt_int(obj, "inactivityTimeout"),
         abort_timeout_ms=_opt_int(obj, "abortTimeout"),
         journal_retention_ms=_opt_int(obj, "journalRetention"),
@@ -278,8 +282,8 @@ def _options_from_json(obj: JsonObject) -> Options:
             initial_interval_ms=_opt_int(obj, "retryPolicyInitialInterval"),
             max_interval_ms=_opt_int(obj, "retryPolicyMaxInterval"),
             max_attempts=_opt_int(obj, "retryPolicyMaxAttempts"),
-            exponentiation_factor=float(factor) if factor is not None else None,  # type: ignore[arg-type]
-            on_max_attempts=cast(OnMaxAttempts | None, on_max),
+            exponentiation_factor=float(factor) if factor is not None else None,
+            on_max_attempts=on_max,
         ),
     )
 
@@ -295,11 +299,11 @@ def _service_from_json(data: object) -> ServiceManifest:
     handlers = obj.get("handlers")
     if not isinstance(handlers, list):
         raise ManifestError(f"service {name}: handlers must be a list")
-    parsed = tuple(_handler_from_json(h, name, cast(ServiceType, ty)) for h in handlers)
+    parsed = tuple(_handler_from_json(h, name, ty) for h in handlers)
     names = [h.name for h in parsed]
     if len(set(names)) != len(names):
         raise ManifestError(f"service {name}: duplicate handler names")
-    return ServiceManifest(name, cast(ServiceType, ty), parsed, _options_from_json(obj))
+    return ServiceManifest(name, ty, parsed, _options_from_json(obj))
 
 
 def _handler_from_json(data: object, service: str, service_ty: ServiceType) -> HandlerManifest:
@@ -322,7 +326,7 @@ def _handler_from_json(data: object, service: str, service_ty: ServiceType) -> H
         raise ManifestError(f"handler {service}/{name}: only workflows have a WORKFLOW handler")
     return HandlerManifest(
         name=name,
-        ty=cast(HandlerType | None, ty),
+        ty=ty,
         input=_input_from_json(obj.get("input")),
         output=_output_from_json(obj.get("output")),
         options=_options_from_json(obj),

@@ -75,7 +75,9 @@ class MessageType(enum.IntEnum):
     def entry_label(self) -> str:
         """Human name used in logs and journal views, e.g. 'Command: Run'."""
         words = self.name.replace("_COMPLETION", "").replace("_", " ").title()
-        kind = "Command" if self.is_command else "Notification" if self.is_notification else "Control"
+        kind = (
+            "Command" if self.is_command else "Notification" if self.is_notification else "Control"
+        )
         return f"{kind}: {words.replace(' ', '')}"
 
 
@@ -134,7 +136,9 @@ def message_type_of(message: Message) -> MessageType:
         ) from None
 
 
-def encode_message(message: Message, message_type: MessageType | None = None, flags: int = 0) -> bytes:
+def encode_message(
+    message: Message, message_type: MessageType | None = None, flags: int = 0
+) -> bytes:
     """Frame `message`. Notifications need `message_type` since they share one class."""
     code = message_type if message_type is not None else message_type_of(message)
     return encode_frame(code, message.SerializeToString(), flags)
@@ -155,6 +159,8 @@ def decode_message(frame: Frame) -> tuple[MessageType, Message]:
         message.ParseFromString(frame.payload)
     except DecodeError as exc:
         raise ProtocolError(f"malformed {message_type.name} payload: {exc}") from exc
+    # Unknown fields (from a newer peer) must not take part in replay comparisons.
+    message.DiscardUnknownFields()
     return message_type, message
 
 
@@ -165,4 +171,5 @@ def decode_payload(message_type: MessageType, payload: bytes) -> Message:
         message.ParseFromString(payload)
     except DecodeError as exc:
         raise ProtocolError(f"malformed {message_type.name} payload: {exc}") from exc
+    message.DiscardUnknownFields()
     return message

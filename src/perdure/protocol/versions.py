@@ -49,7 +49,9 @@ def negotiate_manifest_version(accept: str | None) -> int | None:
     return None
 
 
-def choose_protocol_version(deployment_min: int, deployment_max: int, ceiling: int = 6) -> int | None:
+def choose_protocol_version(
+    deployment_min: int, deployment_max: int, ceiling: int = 6
+) -> int | None:
     """Version a server uses for a deployment: ``min(deployment_max, ceiling)``, if allowed."""
     version = min(deployment_max, ceiling)
     if version < deployment_min or version < MIN_SERVICE_PROTOCOL_VERSION:
