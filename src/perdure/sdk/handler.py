@@ -6,6 +6,7 @@ invocation driver (`invocation.py`).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -14,6 +15,7 @@ from perdure.sdk.serde import Serde
 
 ServiceType = Literal["SERVICE", "VIRTUAL_OBJECT", "WORKFLOW"]
 HandlerKind = Literal["exclusive", "shared", "workflow"]
+ContextManagerFactory = Callable[[], AbstractAsyncContextManager[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +24,8 @@ class HandlerSpec:
 
     `fn` is the user's ``async def h(ctx[, arg])``; `takes_input` says whether it has the
     second parameter. The input bytes are decoded with `input_serde` and the return value
-    encoded with `output_serde`.
+    encoded with `output_serde`. `context_managers` (service's first, then the
+    handler's) are entered around every attempt of the handler, outermost first.
     """
 
     service_name: str
@@ -38,6 +41,7 @@ class HandlerSpec:
     input_type_hint: Any = None
     output_type_hint: Any = None
     options: Options = field(default_factory=Options)
+    context_managers: tuple[ContextManagerFactory, ...] = ()
 
     @property
     def is_shared(self) -> bool:
