@@ -1,0 +1,8 @@
+"""Make helper modules of this folder (``journal_bytes``) importable with importlib mode."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
