@@ -5,8 +5,6 @@ runs with ``import perdure as restate``. Importing it loads neither the server n
 store: a deployment carries no database driver.
 """
 
-from __future__ import annotations
-
 from perdure import exceptions, serde  # noqa: F401  (restate.serde / restate.exceptions)
 from perdure._version import __version__
 from perdure.sdk.endpoint import app
