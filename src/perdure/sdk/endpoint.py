@@ -161,9 +161,12 @@ class Endpoint:
             await run_attempt(spec, version, headers, io)
         except Exception:
             # The status is out already; ending the body without an End message makes the
-            # server count this attempt as failed and retry it.
+            # server count this attempt as failed and retry it. Without such a message the
+            # server would not end its side either, so do not wait for it.
             logger.exception("attempt of %s/%s failed in the SDK", service, handler)
-        await io.finish()
+            await io.finish(wait_for_input_end=False)
+        else:
+            await io.finish()
 
 
 class AsgiAttemptIO:
@@ -193,8 +196,16 @@ class AsgiAttemptIO:
         if data and not self._disconnected:
             await self._send({"type": "http.response.body", "body": data, "more_body": True})
 
-    async def finish(self) -> None:
-        """End the response body."""
+    async def finish(self, wait_for_input_end: bool = True) -> None:
+        """End the response body, by default only after the request body ended.
+
+        hypercorn forgets an HTTP/2 stream as soon as its response ends, and would reset
+        the server's still-open request side; so, as restate-sdk does, wait until the
+        server ended its side (it does once it has the attempt's End or Suspension).
+        """
+        if wait_for_input_end:
+            while await self.receive() is not None:
+                pass
         if not self._disconnected:
             await self._send({"type": "http.response.body", "body": b"", "more_body": False})
 

@@ -148,7 +148,7 @@ def test_manifest_matches_restate_sdk_for_the_same_services() -> None:
         counter.handler()(reset)
         return [greeter, counter]
 
-    endpoint = Endpoint()
+    endpoint = Endpoint()  # type: ignore[no-untyped-call]
     endpoint.bind(*define(restate))
     theirs = json.loads(compute_discovery_json(endpoint, 3, "bidi"))
     reply = discover(define(__import__("perdure")), V3, "2")

@@ -155,14 +155,7 @@ async def test_response_head_goes_out_before_the_body_is_read(runtime: _Recorder
         if message["type"] == "http.response.start":
             head_sent.set()
 
-    scope = {
-        "type": "http",
-        "http_version": "2",
-        "method": "POST",
-        "path": "/invoke/Greeter/greet",
-        "headers": [(b"content-type", V6.encode())],
-    }
-    task = asyncio.create_task(app(_services())(scope, inbox.get, send))
+    task = asyncio.create_task(app(_services())(_h2_request(), inbox.get, send))
     await asyncio.wait_for(head_sent.wait(), 1)
     assert sent == [
         {
@@ -177,6 +170,63 @@ async def test_response_head_goes_out_before_the_body_is_read(runtime: _Recorder
     await asyncio.wait_for(task, 1)
     assert [m.get("body") for m in sent[1:]] == [b"ONE", b"TWO", b""]
     assert [m.get("more_body") for m in sent[1:]] == [True, True, False]
+
+
+def _h2_request(path: str = "/invoke/Greeter/greet") -> dict[str, Any]:
+    return {
+        "type": "http",
+        "http_version": "2",
+        "method": "POST",
+        "path": path,
+        "headers": [(b"content-type", V6.encode())],
+    }
+
+
+async def test_response_ends_only_after_the_request_body(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An attempt that is done early still leaves the server's side of the stream open."""
+    ran = asyncio.Event()
+
+    async def run_attempt(handler: Any, version: int, headers: Any, io: Any) -> None:
+        assert await io.receive() == b"start"
+        await io.send(b"end")
+        ran.set()
+
+    module = types.ModuleType("perdure.sdk.invocation")
+    module.run_attempt = run_attempt  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "perdure.sdk.invocation", module)
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append(dict(message))
+
+    await inbox.put({"type": "http.request", "body": b"start", "more_body": True})
+    task = asyncio.create_task(app(_services())(_h2_request(), inbox.get, send))
+    await asyncio.wait_for(ran.wait(), 1)
+    await asyncio.sleep(0.01)
+    assert not task.done()
+    assert [m.get("more_body") for m in sent[1:]] == [True]
+    await inbox.put({"type": "http.request", "body": b"late", "more_body": False})
+    await asyncio.wait_for(task, 1)
+    assert [(m.get("body"), m.get("more_body")) for m in sent[1:]] == [
+        (b"end", True),
+        (b"", False),
+    ]
+
+
+async def test_client_disconnect_ends_the_attempt_quietly(runtime: _Recorder) -> None:
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append(dict(message))
+
+    await inbox.put({"type": "http.request", "body": b"a", "more_body": True})
+    await inbox.put({"type": "http.disconnect"})
+    await asyncio.wait_for(app(_services())(_h2_request(), inbox.get, send), 1)
+    # Nothing is written after the peer left.
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[1]["body"] == b"A"
 
 
 async def test_runtime_failure_ends_the_response(
@@ -299,3 +349,23 @@ async def test_lifespan_handshake() -> None:
     await inbox.put({"type": "lifespan.shutdown"})
     await asyncio.wait_for(app(_services())({"type": "lifespan"}, inbox.get, send), 1)
     assert sent == [{"type": "lifespan.startup.complete"}, {"type": "lifespan.shutdown.complete"}]
+
+
+async def test_runtime_failure_does_not_wait_for_the_request_body(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def run_attempt(*args: Any) -> None:
+        raise RuntimeError("boom")
+
+    module = types.ModuleType("perdure.sdk.invocation")
+    module.run_attempt = run_attempt  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "perdure.sdk.invocation", module)
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append(dict(message))
+
+    # The request body never ends: the response must end anyway.
+    await asyncio.wait_for(app(_services())(_h2_request(), inbox.get, send), 1)
+    assert sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
