@@ -15,6 +15,8 @@ ASGI to its `AttemptIO`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
@@ -41,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 SERVER_HEADER = (b"x-restate-server", f"perdure/{__version__}".encode())
 _HEALTH_BODY = b'{"status":"ok"}'
+INPUT_END_TIMEOUT_S = 5.0
+"""How long a finished attempt waits for the server to end the request body."""
 
 
 def app(
@@ -204,8 +208,11 @@ class AsgiAttemptIO:
         server ended its side (it does once it has the attempt's End or Suspension).
         """
         if wait_for_input_end:
-            while await self.receive() is not None:
-                pass
+            # Bounded: a server that never ends its side must not pin the stream forever.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(INPUT_END_TIMEOUT_S):
+                    while await self.receive() is not None:
+                        pass
         if not self._disconnected:
             await self._send({"type": "http.response.body", "body": b"", "more_body": False})
 

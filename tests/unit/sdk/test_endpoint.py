@@ -214,6 +214,30 @@ async def test_response_ends_only_after_the_request_body(monkeypatch: pytest.Mon
     ]
 
 
+async def test_response_ends_anyway_when_the_request_body_never_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def stop_early(handler: Any, version: int, headers: Any, io: Any) -> None:
+        await io.send(b"done")
+
+    module = types.ModuleType("perdure.sdk.invocation")
+    module.run_attempt = stop_early  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "perdure.sdk.invocation", module)
+    monkeypatch.setattr("perdure.sdk.endpoint.INPUT_END_TIMEOUT_S", 0.05)
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append(dict(message))
+
+    # The request body never ends.
+    await asyncio.wait_for(app(_services())(_h2_request(), inbox.get, send), 1)
+    assert [(m.get("body"), m.get("more_body")) for m in sent[1:]] == [
+        (b"done", True),
+        (b"", False),
+    ]
+
+
 async def test_client_disconnect_ends_the_attempt_quietly(runtime: _Recorder) -> None:
     inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     sent: list[dict[str, Any]] = []
