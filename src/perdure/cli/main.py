@@ -1,10 +1,11 @@
 """The `perdure` command.
 
 Each subcommand lives in its own module of this package: ``perdure/cli/<name>.py``
-defines ``command`` (a `click.Command` or `click.Group`). The group finds them by
-listing the package and imports a module only when its command runs (or ``--help``
-lists them), so ``perdure serve`` never loads the server, and a new command needs no
-edit here. Modules whose name starts with ``_`` (and this one) are helpers, not commands.
+defines the command as ``command``, or under the module's own name (e.g. ``server`` in
+``server.py``). The group finds them by listing the package and imports a module only
+when its command runs (or ``--help`` lists them), so ``perdure serve`` never loads the
+server, and a new command needs no edit here. Modules whose name starts with ``_`` (and
+this one) are helpers, not commands.
 """
 
 from __future__ import annotations
@@ -44,10 +45,11 @@ class _CommandPackage(click.Group):
         if module_name not in _command_modules():
             return None
         module = importlib.import_module(f"perdure.cli.{module_name}")
-        command = getattr(module, "command", None)
-        if not isinstance(command, click.Command):
-            raise click.ClickException(f"perdure.cli.{module_name} defines no `command`")
-        return command
+        for attribute in ("command", module_name):
+            command = getattr(module, attribute, None)
+            if isinstance(command, click.Command):
+                return command
+        return None  # a helper module after all
 
 
 @click.group(cls=_CommandPackage, context_settings={"help_option_names": ["-h", "--help"]})

@@ -146,4 +146,7 @@ def command(app_target: str, host: str, port: int, log_level: str) -> None:
         host,
         port,
     )
-    asyncio.run(serve(asgi_app, host, port))
+    try:
+        asyncio.run(serve(asgi_app, host, port))
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
