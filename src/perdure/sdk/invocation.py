@@ -213,29 +213,35 @@ async def run_attempt(
 ) -> None:
     """Run one attempt of `handler`, speaking protocol `protocol_version` (5 or 6) over `io`."""
     attempt = Attempt(Machine(protocol_version), io)
-    if await attempt.read_until_ready():
-        reader = asyncio.create_task(attempt.read_input())
-        try:
-            handler_task = asyncio.create_task(_invoke(handler, attempt, dict(attempt_headers)))
-            try:
-                await asyncio.shield(handler_task)
-            except asyncio.CancelledError:
-                handler_task.cancel()
-                raise
-            await attempt.flush()
-            attempt.finished.set()
-            await attempt.cancel_runs()
-            if not await attempt.wait_input_closed(DRAIN_TIMEOUT_S):
-                logger.debug("the server did not close the request body in time")
-        finally:
-            attempt.finished.set()
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-    else:
-        attempt.finished.set()
+    ready = await attempt.read_until_ready()
+    reader = asyncio.create_task(attempt.read_input())
+    try:
+        if ready:
+            await _run_handler(handler, attempt, dict(attempt_headers))
         await attempt.flush()
-        await attempt.wait_input_closed(DRAIN_TIMEOUT_S)
+        attempt.finished.set()
+        await attempt.cancel_runs()
+        # The server closes the request body after our terminal message; the official SDK
+        # waits for that before ending the response, and so do we (bounded).
+        if not await attempt.wait_input_closed(DRAIN_TIMEOUT_S):
+            logger.debug("the server did not close the request body in time")
+    finally:
+        attempt.finished.set()
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+
+
+async def _run_handler(handler: HandlerSpec, attempt: Attempt, headers: dict[str, str]) -> None:
+    # Its own task, so that the replay flag (a ContextVar) does not leak into the caller.
+    task = asyncio.create_task(_invoke(handler, attempt, headers))
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise
 
 
 async def _invoke(handler: HandlerSpec, attempt: Attempt, attempt_headers: dict[str, str]) -> None:
