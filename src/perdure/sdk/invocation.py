@@ -32,16 +32,16 @@ from perdure.sdk.errors import (
     TerminalError,
 )
 from perdure.sdk.handler import HandlerSpec
-from perdure.sdk.machine import (
+from perdure.sdk.machine import Machine
+from perdure.sdk.notifications import Awaiting, Failure, NotificationValue
+from perdure.sdk.progress import (
     AnyCompleted,
     CancelSignalReceived,
     ExecuteRun,
     Input,
-    Machine,
     MachineError,
     Suspended,
 )
-from perdure.sdk.notifications import Awaiting, Failure, NotificationValue
 
 logger = logging.getLogger(__name__)
 

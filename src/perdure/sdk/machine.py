@@ -59,19 +59,31 @@ from perdure.sdk.notifications import (
     CallInvocationId,
     CompletionId,
     Failure,
-    NotificationId,
     Notifications,
     NotificationValue,
     SignalIndex,
-    SignalName,
     StateKeys,
+    decode_notification,
     handles_of,
 )
-
-JOURNAL_MISMATCH = 570
-PROTOCOL_VIOLATION = 571
-CLOSED = 598
-INTERNAL = 500
+from perdure.sdk.progress import (
+    CLOSED,
+    INTERNAL,
+    JOURNAL_MISMATCH,
+    PROTOCOL_VIOLATION,
+    AnyCompleted,
+    CallHandles,
+    CancelSignalReceived,
+    CommandRef,
+    ExecuteRun,
+    Input,
+    MachineError,
+    Progress,
+    RunHandle,
+    Suspended,
+    WaitExternalProgress,
+    error_message,
+)
 
 
 class State(enum.Enum):
@@ -89,93 +101,6 @@ _TRANSITIONS: dict[State, frozenset[State]] = {
     State.PROCESSING: frozenset({State.CLOSED}),
     State.CLOSED: frozenset(),
 }
-
-
-# -- Values exchanged with the driver ---------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CommandRef:
-    """The journal command an error relates to."""
-
-    index: int
-    type: MessageType
-    name: str = ""
-
-
-class MachineError(Exception):
-    """The attempt failed; the ErrorMessage is already in the output (unless it was closed)."""
-
-    def __init__(
-        self,
-        code: int,
-        message: str,
-        *,
-        stacktrace: str = "",
-        related: CommandRef | None = None,
-        next_retry_delay_ms: int | None = None,
-    ) -> None:
-        super().__init__(f"({code}) {message}")
-        self.code = code
-        self.message = message
-        self.stacktrace = stacktrace
-        self.related = related
-        self.next_retry_delay_ms = next_retry_delay_ms
-
-
-@dataclass(frozen=True, slots=True)
-class Input:
-    invocation_id: str
-    random_seed: int
-    key: str
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class CallHandles:
-    invocation_id_handle: int
-    result_handle: int
-
-
-@dataclass(frozen=True, slots=True)
-class RunHandle:
-    handle: int
-    replayed: bool
-    """True if the result is in the journal: the closure must not run again."""
-
-
-@dataclass(frozen=True, slots=True)
-class AnyCompleted:
-    """The await can resolve: take the notifications."""
-
-
-@dataclass(frozen=True, slots=True)
-class WaitExternalProgress:
-    """Nothing to do but wait: for input, or for a running closure to propose its result."""
-
-    waiting_input: bool
-    waiting_run_proposal: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ExecuteRun:
-    """Run the closure of this `sys_run` handle now, then propose its result."""
-
-    handle: int
-
-
-@dataclass(frozen=True, slots=True)
-class CancelSignalReceived:
-    """The invocation was cancelled; child calls were sent a cancel signal."""
-
-
-@dataclass(frozen=True, slots=True)
-class Suspended:
-    """The SuspensionMessage is written; the attempt is over."""
-
-
-Progress = AnyCompleted | WaitExternalProgress | ExecuteRun | CancelSignalReceived | Suspended
 
 
 @dataclass(slots=True)
@@ -323,7 +248,7 @@ class Machine:
         elif message_type.is_notification:
             if self._state is State.WAITING_START:
                 self._fail(MachineError(PROTOCOL_VIOLATION, "notification before StartMessage"))
-            nid, value = _decode_notification(message_type, message)  # type: ignore[arg-type]
+            nid, value = decode_notification(message_type, message)  # type: ignore[arg-type]
             self._notifications.enqueue(nid, value)
             self._on_entry()
         else:
@@ -838,27 +763,10 @@ class Machine:
         return CommandRef(max(self._command_index, 0), self._entry_type, self._entry_name)
 
     def _type_mismatch(self, actual: MessageType, expected: MessageType) -> MachineError:
-        return MachineError(
-            JOURNAL_MISMATCH,
-            "Found a mismatch between the code paths taken during the previous execution and "
-            "the paths taken during this execution.\nThis typically happens when some parts of "
-            "the code are non-deterministic.\n - The previous execution ran and recorded the "
-            f"following: '{replay.type_label(actual)}' (index '{self._command_index}')\n - The "
-            f"current execution attempts to perform the following: '{replay.type_label(expected)}'",
-            related=self._current_ref(),
-        )
+        return replay.type_mismatch(actual, expected, self._current_ref())
 
     def _mismatch(self, message_type: MessageType, difference: str) -> MachineError:
-        indented = "\n".join("   " + line for line in difference.splitlines())
-        return MachineError(
-            JOURNAL_MISMATCH,
-            "Found a mismatch between the code paths taken during the previous execution and "
-            "the paths taken during this execution.\nThis typically happens when some parts of "
-            "the code are non-deterministic.\n- The mismatch happened while executing "
-            f"'{replay.type_label(message_type)}' (index '{self._command_index}')\n"
-            f"- Difference:\n{indented}",
-            related=self._current_ref(),
-        )
+        return replay.field_mismatch(message_type, difference, self._current_ref())
 
     def _check_idempotency_key(self, idempotency_key: str | None) -> None:
         if idempotency_key is not None and not idempotency_key:
@@ -918,47 +826,5 @@ class Machine:
         if self._state is State.CLOSED:
             return
         self._error = error
-        message = pb.ErrorMessage(code=error.code, message=error.message)
-        if error.stacktrace:
-            message.stacktrace = error.stacktrace
-        if error.related is not None:
-            message.related_command_index = error.related.index
-            message.related_command_type = error.related.type
-            if error.related.name:
-                message.related_command_name = error.related.name
-        if error.next_retry_delay_ms is not None:
-            message.next_retry_delay = error.next_retry_delay_ms
-        self._send(message)
+        self._send(error_message(error))
         self._close()
-
-
-def _decode_notification(
-    message_type: MessageType, message: pb.NotificationTemplate
-) -> tuple[NotificationId, NotificationValue]:
-    which_id = message.WhichOneof("id")
-    which_result = message.WhichOneof("result")
-    if which_id is None or which_result is None:
-        missing = "id" if which_id is None else "result"
-        raise MachineError(
-            INTERNAL, f"expected message type {message_type.name} to have field {missing}"
-        )
-    nid: NotificationId
-    if which_id == "completion_id":
-        nid = CompletionId(message.completion_id)
-    elif which_id == "signal_id":
-        nid = SignalIndex(message.signal_id)
-    else:
-        nid = SignalName(message.signal_name)
-    value: NotificationValue
-    if which_result == "void":
-        value = VOID
-    elif which_result == "value":
-        value = message.value.content
-    elif which_result == "failure":
-        metadata = tuple((m.key, m.value) for m in message.failure.metadata)
-        value = Failure(message.failure.code, message.failure.message, metadata)
-    elif which_result == "invocation_id":
-        value = CallInvocationId(message.invocation_id)
-    else:
-        value = StateKeys(tuple(k.decode(errors="replace") for k in message.state_keys.keys))
-    return nid, value

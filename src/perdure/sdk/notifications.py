@@ -17,6 +17,10 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from perdure.protocol import protocol_pb2 as pb
+from perdure.protocol.messages import MessageType
+from perdure.sdk.progress import INTERNAL, MachineError
+
 CANCEL_HANDLE = 1
 """Handle of the built-in CANCEL signal (signal index 1); handles 2..16 are reserved."""
 
@@ -266,3 +270,36 @@ def any_of(handles: Iterable[int]) -> AnyOf:
 
 def all_of(handles: Iterable[int]) -> AllOf:
     return AllOf(tuple(handles))
+
+
+def decode_notification(
+    message_type: MessageType, message: pb.NotificationTemplate
+) -> tuple[NotificationId, NotificationValue]:
+    """A notification frame as (id, value); both parts are mandatory."""
+    which_id = message.WhichOneof("id")
+    which_result = message.WhichOneof("result")
+    if which_id is None or which_result is None:
+        missing = "id" if which_id is None else "result"
+        raise MachineError(
+            INTERNAL, f"expected message type {message_type.name} to have field {missing}"
+        )
+    nid: NotificationId
+    if which_id == "completion_id":
+        nid = CompletionId(message.completion_id)
+    elif which_id == "signal_id":
+        nid = SignalIndex(message.signal_id)
+    else:
+        nid = SignalName(message.signal_name)
+    value: NotificationValue
+    if which_result == "void":
+        value = VOID
+    elif which_result == "value":
+        value = message.value.content
+    elif which_result == "failure":
+        metadata = tuple((m.key, m.value) for m in message.failure.metadata)
+        value = Failure(message.failure.code, message.failure.message, metadata)
+    elif which_result == "invocation_id":
+        value = CallInvocationId(message.invocation_id)
+    else:
+        value = StateKeys(tuple(k.decode(errors="replace") for k in message.state_keys.keys))
+    return nid, value

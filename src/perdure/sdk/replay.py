@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 
 from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.messages import MessageType
+from perdure.sdk.progress import JOURNAL_MISMATCH, CommandRef, MachineError
 
 _IGNORED_FIELDS: dict[type[Message], frozenset[str]] = {
     pb.OneWayCallCommandMessage: frozenset({"invoke_time"}),
@@ -115,3 +116,32 @@ _LABELS = {
     MessageType.GET_EAGER_STATE_KEYS: "get state keys",
     MessageType.ONE_WAY_CALL: "one way call",
 }
+
+
+_PREAMBLE = (
+    "Found a mismatch between the code paths taken during the previous execution and the "
+    "paths taken during this execution.\nThis typically happens when some parts of the code "
+    "are non-deterministic.\n"
+)
+
+
+def type_mismatch(actual: MessageType, expected: MessageType, ref: CommandRef) -> MachineError:
+    """The journal holds another kind of command at this index (570)."""
+    return MachineError(
+        JOURNAL_MISMATCH,
+        f"{_PREAMBLE} - The previous execution ran and recorded the following: "
+        f"'{type_label(actual)}' (index '{ref.index}')\n - The current execution attempts to "
+        f"perform the following: '{type_label(expected)}'",
+        related=ref,
+    )
+
+
+def field_mismatch(message_type: MessageType, difference: str, ref: CommandRef) -> MachineError:
+    """Same kind of command, different fields (570)."""
+    indented = "\n".join("   " + line for line in difference.splitlines())
+    return MachineError(
+        JOURNAL_MISMATCH,
+        f"{_PREAMBLE}- The mismatch happened while executing '{type_label(message_type)}' "
+        f"(index '{ref.index}')\n- Difference:\n{indented}",
+        related=ref,
+    )

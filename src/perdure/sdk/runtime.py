@@ -38,8 +38,8 @@ from perdure.sdk.context import (
 from perdure.sdk.errors import RetryableError, SdkInternalBaseException, TerminalError
 from perdure.sdk.handler import handler_spec_of
 from perdure.sdk.invocation import Attempt
-from perdure.sdk.machine import Input
 from perdure.sdk.notifications import CallInvocationId, Failure, NotificationValue, StateKeys
+from perdure.sdk.progress import Input
 from perdure.sdk.serde import BytesSerde, DefaultSerde, Serde
 
 T = TypeVar("T")
