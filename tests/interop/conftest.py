@@ -1,0 +1,53 @@
+"""Fixtures for the interop suite: the real restate-server 1.7.12 driving the SDK under test.
+
+One stack (server + endpoint, registered) per configuration for the whole session; tests keep
+apart by unique keys. Configurations: transport {http2 (h2c bidi), http11 (request-response)} x
+inactivity timeout {default, 0s (always suspending)}. The SDK under test is perdure unless
+PERDURE_INTEROP_SDK=restate (the official SDK, to validate the harness).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from .harness.process import ManagedProcess
+from .harness.stack import ALL_CONFIGS, Env, Stack, StackConfig, open_env, start_stack
+
+_LOG_MARKS = pytest.StashKey[list[tuple[ManagedProcess, int]]]()
+
+
+@pytest.fixture(scope="session", params=ALL_CONFIGS, ids=str)
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    config: StackConfig = request.param
+    started = start_stack(tmp_path_factory.mktemp(f"stack-{config}"), config)
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def remember_log_offsets(request: pytest.FixtureRequest, stack: Stack) -> None:
+    """So a failing test's report carries what the server and endpoint logged during it."""
+    request.node.stash[_LOG_MARKS] = [(p, p.log_size()) for p in stack.processes()]
+
+
+@pytest.fixture
+async def env(stack: Stack, request: pytest.FixtureRequest) -> AsyncIterator[Env]:
+    remember_log_offsets(request, stack)
+    async with open_env(stack) as opened:
+        yield opened
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+    report: pytest.TestReport = yield
+    marks = item.stash.get(_LOG_MARKS, None)
+    if marks and report.failed and report.when in ("setup", "call"):
+        for process, offset in marks:
+            text = process.log_text(offset) or "(nothing)"
+            report.sections.append((f"{process.name} log during the test", text))
+    return report

@@ -1,0 +1,54 @@
+"""Wait for conditions with a deadline instead of sleeping a fixed time."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class ConditionTimeout(AssertionError):
+    pass
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None] | T | None],
+    *,
+    what: str,
+    within: float = 20.0,
+    interval: float = 0.05,
+) -> T:
+    """Call (and await, if async) `probe` until it returns neither None nor False; return that."""
+    deadline = time.monotonic() + within
+    last: object = None
+    while True:
+        last = probe()
+        if inspect.isawaitable(last):
+            last = await last
+        if last is not None and last is not False:
+            return last  # type: ignore[return-value]
+        if time.monotonic() >= deadline:
+            raise ConditionTimeout(f"waited {within}s for {what}; last probe: {last!r}")
+        await asyncio.sleep(interval)
+
+
+def eventually_sync(
+    probe: Callable[[], T | None],
+    *,
+    what: str,
+    within: float = 30.0,
+    interval: float = 0.05,
+) -> T:
+    deadline = time.monotonic() + within
+    last: object = None
+    while True:
+        last = probe()
+        if last is not None and last is not False:
+            return last  # type: ignore[return-value]
+        if time.monotonic() >= deadline:
+            raise ConditionTimeout(f"waited {within}s for {what}; last probe: {last!r}")
+        time.sleep(interval)

@@ -1,0 +1,89 @@
+"""A child process we started, with its output in a log file, stopped by its own id."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+
+class ManagedProcess:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path,
+        log_path: Path,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.env = dict(env)
+        self.cwd = cwd
+        self.log_path = log_path
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def start(self) -> None:
+        assert self._proc is None, f"{self.name} already started"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            log.write(f"=== {self.name}: {' '.join(self.argv)}\n".encode())
+            log.flush()
+            # A session of its own, so stop() can end exactly the process tree we started
+            # (hypercorn or `perdure serve` may fork workers) and nothing else.
+            self._proc = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def exit_code(self) -> int | None:
+        """None while running (or never started)."""
+        return None if self._proc is None else self._proc.poll()
+
+    def stop(self, grace: float = 10.0) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        self._signal_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self._signal_group(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=grace)
+
+    @staticmethod
+    def _signal_group(pid: int, sig: signal.Signals) -> None:
+        # The group id is the pid of the process we started (start_new_session=True).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, sig)
+
+    def log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def log_text(self, start: int = 0, limit: int = 20_000) -> str:
+        """The log from byte offset `start`, keeping the last `limit` bytes."""
+        try:
+            with self.log_path.open("rb") as f:
+                f.seek(start)
+                data = f.read()
+        except FileNotFoundError:
+            return ""
+        if len(data) > limit:
+            data = b"[...]\n" + data[-limit:]
+        return data.decode("utf-8", "replace")
