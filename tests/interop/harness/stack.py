@@ -111,7 +111,7 @@ class Env:
 async def open_env(stack: Stack) -> AsyncIterator[Env]:
     # Generous read timeout: attach and blocking calls wait for handlers; each test bounds its
     # own waits well below the per-test timeout.
-    timeout = httpx.Timeout(60.0, connect=5.0)
+    timeout = httpx.Timeout(30.0, connect=5.0)
     async with (
         httpx.AsyncClient(base_url=stack.server.ingress_url, timeout=timeout) as ingress,
         httpx.AsyncClient(base_url=stack.server.admin_url, timeout=timeout) as admin,
