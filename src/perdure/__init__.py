@@ -7,6 +7,20 @@ store: a deployment carries no database driver.
 
 from perdure import exceptions, serde  # noqa: F401  (restate.serde / restate.exceptions)
 from perdure._version import __version__
+from perdure.sdk.combinators import as_completed, gather, select, wait_completed
+from perdure.sdk.context import (
+    Context,
+    DurablePromise,
+    ObjectContext,
+    ObjectSharedContext,
+    RestateDurableCallFuture,
+    RestateDurableFuture,
+    RestateDurableSleepFuture,
+    RunOptions,
+    SendHandle,
+    WorkflowContext,
+    WorkflowSharedContext,
+)
 from perdure.sdk.endpoint import app
 from perdure.sdk.errors import (
     RetryableError,
@@ -14,6 +28,7 @@ from perdure.sdk.errors import (
     TerminalError,
     is_internal_exception,
 )
+from perdure.sdk.logging import RestateLoggingFilter, getLogger
 from perdure.sdk.object import VirtualObject
 from perdure.sdk.retry_policy import InvocationRetryPolicy
 from perdure.sdk.serde import BytesSerde, DefaultSerde, JsonSerde, PydanticJsonSerde, Serde
@@ -22,18 +37,35 @@ from perdure.sdk.workflow import Workflow
 
 __all__ = [
     "BytesSerde",
+    "Context",
     "DefaultSerde",
+    "DurablePromise",
     "InvocationRetryPolicy",
     "JsonSerde",
+    "ObjectContext",
+    "ObjectSharedContext",
     "PydanticJsonSerde",
+    "RestateDurableCallFuture",
+    "RestateDurableFuture",
+    "RestateDurableSleepFuture",
+    "RestateLoggingFilter",
     "RetryableError",
+    "RunOptions",
     "SdkInternalBaseException",
+    "SendHandle",
     "Serde",
     "Service",
     "TerminalError",
     "VirtualObject",
     "Workflow",
+    "WorkflowContext",
+    "WorkflowSharedContext",
     "__version__",
     "app",
+    "as_completed",
+    "gather",
+    "getLogger",
     "is_internal_exception",
+    "select",
+    "wait_completed",
 ]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
@@ -147,9 +146,9 @@ class Endpoint:
             )
             await _respond(send, receive, 415, "text/plain", message.encode())
             return
-        # Imported here so that an endpoint that only answers discovery never loads the
-        # runtime, and so this module does not depend on it at import time.
-        run_attempt = importlib.import_module("perdure.sdk.invocation").run_attempt
+        # Imported here: an endpoint that only answers discovery never loads the runtime.
+        from perdure.sdk.invocation import run_attempt
+
         await send(
             {
                 "type": "http.response.start",

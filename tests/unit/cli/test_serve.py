@@ -16,7 +16,10 @@ from click.testing import CliRunner
 
 from perdure.cli.main import cli
 from perdure.cli.serve import load_app
-from perdure.protocol.versions import manifest_content_type
+from perdure.protocol import protocol_pb2 as pb
+from perdure.protocol.framing import FrameDecoder
+from perdure.protocol.messages import MessageType, decode_message, encode_message
+from perdure.protocol.versions import manifest_content_type, protocol_content_type
 from perdure.sdk.endpoint import Endpoint
 
 APP_SOURCE = textwrap.dedent(
@@ -148,6 +151,28 @@ def test_serve_reports_a_port_in_use(app_file: Path) -> None:
         )
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+@pytest.mark.parametrize("http2", [False, True])
+async def test_invokes_a_handler(served: tuple[subprocess.Popen[bytes], int], http2: bool) -> None:
+    """One attempt through hypercorn and the runtime, on each HTTP version."""
+    _, port = served
+    start = pb.StartMessage(id=b"\x01" * 16, debug_id="inv_1test", known_entries=1)
+    command = pb.InputCommandMessage(value=pb.Value(content=b'{"name":"bob"}'))
+    content_type = protocol_content_type(6)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", http1=not http2, http2=http2
+    ) as client:
+        response = await client.post(
+            "/invoke/Greeter/greet",
+            content=encode_message(start) + encode_message(command),
+            headers={"content-type": content_type},
+        )
+    assert response.http_version == ("HTTP/2" if http2 else "HTTP/1.1")
+    assert response.headers["content-type"] == content_type
+    frames = [decode_message(f) for f in FrameDecoder().feed(response.content)]
+    assert [t for t, _ in frames] == [MessageType.OUTPUT, MessageType.END]
+    assert frames[0][1].value.content == b'"bob"'
 
 
 def test_load_app_from_a_file(app_file: Path) -> None:
