@@ -172,7 +172,9 @@ async def test_invokes_a_handler(served: tuple[subprocess.Popen[bytes], int], ht
     assert response.headers["content-type"] == content_type
     frames = [decode_message(f) for f in FrameDecoder().feed(response.content)]
     assert [t for t, _ in frames] == [MessageType.OUTPUT, MessageType.END]
-    assert frames[0][1].value.content == b'"bob"'
+    output = frames[0][1]
+    assert isinstance(output, pb.OutputCommandMessage)
+    assert output.value.content == b'"bob"'
 
 
 def test_load_app_from_a_file(app_file: Path) -> None:
