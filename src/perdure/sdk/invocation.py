@@ -24,6 +24,7 @@ from contextlib import AsyncExitStack
 from typing import Any, Protocol
 
 from perdure.sdk import logging as replay_logging
+from perdure.sdk.commands import Machine
 from perdure.sdk.errors import (
     AttemptFinished,
     RetryableError,
@@ -32,7 +33,6 @@ from perdure.sdk.errors import (
     TerminalError,
 )
 from perdure.sdk.handler import HandlerSpec
-from perdure.sdk.machine import Machine
 from perdure.sdk.notifications import Awaiting, Failure, NotificationValue
 from perdure.sdk.progress import (
     AnyCompleted,

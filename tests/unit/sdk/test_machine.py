@@ -9,16 +9,16 @@ from journal_bytes import RAW_ID, cmd, completion, decode_all, input_cmd, signal
 
 from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.messages import MessageType as MT
-from perdure.sdk.machine import (
+from perdure.sdk.commands import Machine
+from perdure.sdk.notifications import VOID, AllOf, CallInvocationId, Failure, StateKeys
+from perdure.sdk.progress import (
     AnyCompleted,
     CancelSignalReceived,
     ExecuteRun,
-    Machine,
     MachineError,
     Suspended,
     WaitExternalProgress,
 )
-from perdure.sdk.notifications import VOID, AllOf, CallInvocationId, Failure, StateKeys
 from perdure.sdk.run_retry import ExponentialRetry
 
 
