@@ -72,7 +72,7 @@ async def test_signed_requests_reach_an_endpoint_that_checks_them(signed_env: En
         unsigned = await direct.get(
             "/discover", headers={"accept": "application/vnd.restate.endpointmanifest.v3+json"}
         )
-    assert unsigned.status_code == 401, unsigned.text
+    assert unsigned.status_code == 401, unsigned.text[:300]
 
 
 async def test_endpoint_with_another_key_refuses_and_nothing_runs(
