@@ -358,3 +358,8 @@ def _output_from_json(data: object) -> OutputSpec:
         set_content_type_if_empty=bool(obj.get("setContentTypeIfEmpty", False)),
         json_schema=obj.get("jsonSchema"),
     )
+
+
+def parse_service(data: object) -> ServiceManifest:
+    """Parse one service object of a manifest (what a server stores per service)."""
+    return _service_from_json(data)

@@ -1,0 +1,72 @@
+"""`perdure server`: run the server (ingress, admin API, engine) on a data directory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import click
+
+from perdure.server.config import ConfigError, ServerConfig
+from perdure.store.api import StoreLockedError
+
+
+@click.command(name="server")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory of the SQLite store (env RESTATE_BASE_DIR; default ./perdure-data).",
+)
+@click.option("--host", default=None, help="Address to bind both ports to (default 127.0.0.1).")
+@click.option("--ingress-port", type=int, default=None, help="Ingress HTTP port (default 8080).")
+@click.option("--admin-port", type=int, default=None, help="Admin API port (default 9070).")
+@click.option(
+    "--sqlite-synchronous",
+    type=click.Choice(["FULL", "NORMAL"]),
+    default=None,
+    help="FULL (default): every commit survives power loss. NORMAL: only a process crash.",
+)
+@click.option("--log-level", default="INFO", show_default=True, help="Python logging level.")
+def server(
+    data_dir: Path | None,
+    host: str | None,
+    ingress_port: int | None,
+    admin_port: int | None,
+    sqlite_synchronous: str | None,
+    log_level: str,
+) -> None:
+    """Run the perdure server until SIGINT or SIGTERM."""
+    from perdure.server.app import run_server
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        config = ServerConfig.build(
+            data_dir=data_dir,
+            host=host,
+            ingress_port=ingress_port,
+            admin_port=admin_port,
+            sqlite_synchronous=sqlite_synchronous,
+        )
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+    async def main() -> None:
+        shutdown = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, shutdown.set)
+        await run_server(config, shutdown=shutdown)
+
+    try:
+        asyncio.run(main())
+    except StoreLockedError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+if __name__ == "__main__":
+    server()

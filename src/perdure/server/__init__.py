@@ -1,0 +1,1 @@
+"""The perdure server: ingress, admin API, invocation engine, invoker, timers."""

@@ -1,0 +1,116 @@
+"""What goes into the partition processor (commands) and what comes out (replies, effects).
+
+Effects are things to do *after* the transaction that produced them committed: start an
+attempt, arm a timer, answer an ingress caller. Producing them inside the transaction and
+running them after the commit is how the durability rule is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from perdure.protocol.framing import Frame
+
+# ---- commands ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Invoke:
+    """A new invocation from the ingress. The id is chosen by the caller (deterministic
+    when there is an idempotency key, so a duplicate finds the first one)."""
+
+    invocation_id: str
+    service: str
+    handler: str
+    key: str | None
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    idempotency_key: str | None = None
+    delay_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SdkFrames:
+    """Frames a deployment sent during attempt `attempt`, in arrival order."""
+
+    invocation_id: str
+    attempt: int
+    frames: tuple[Frame, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFailed:
+    """The attempt failed outside the protocol (connection, HTTP status, timeout)."""
+
+    invocation_id: str
+    attempt: int
+    code: int
+    message: str
+    retry_after_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FireTimer:
+    timer_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Recover:
+    """At startup: give every invocation that was running when we stopped a new attempt."""
+
+
+Command = Invoke | SdkFrames | AttemptFailed | FireTimer | Recover
+
+
+# ---- replies and effects ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeReply:
+    invocation_id: str
+    created: bool  # False: the id existed (idempotency key or workflow run)
+    status: str
+    result: bytes | None  # serialized OutputCommandMessage if already completed
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptPlan:
+    """Everything the invoker needs for one attempt; built inside the transaction."""
+
+    invocation_id: str
+    attempt: int
+    service: str
+    handler: str
+    key: str | None
+    deployment_id: str
+    uri: str
+    use_http_11: bool
+    additional_headers: dict[str, str]
+    protocol_version: int
+    body: bytes  # StartMessage + every journal entry, framed
+
+
+@dataclass(frozen=True, slots=True)
+class StartAttempt:
+    plan: AttemptPlan
+
+
+@dataclass(frozen=True, slots=True)
+class ArmTimer:
+    timer_id: int
+    due_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationEnded:
+    invocation_id: str
+    result: bytes
+
+
+Effect = StartAttempt | ArmTimer | InvocationEnded
+
+
+@dataclass(slots=True)
+class Outcome:
+    reply: object = None
+    effects: list[Effect] = field(default_factory=list)

@@ -1,0 +1,152 @@
+"""Server configuration: one frozen object, built once from defaults, env, then flags.
+
+Environment variables use Restate's names where one exists, so harnesses written for
+`restate-server` configure perdure unchanged. Flags win over the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from perdure.server.durations import DurationError, parse_duration_ms
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the variable and the value."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Invocation retry policy. Defaults are those of restate-server 1.7 (not its docs)."""
+
+    initial_interval_ms: int = 500
+    exponentiation_factor: float = 2.0
+    max_interval_ms: int = 60_000
+    # Counts every attempt, the first included; None means unlimited.
+    max_attempts: int | None = 70
+    on_max_attempts: Literal["pause", "kill"] = "pause"
+
+    def delay_ms(self, failed_attempts: int) -> int:
+        """Backoff before the attempt that follows `failed_attempts` failures (>= 1)."""
+        delay = self.initial_interval_ms * self.exponentiation_factor ** (failed_attempts - 1)
+        return int(min(delay, self.max_interval_ms))
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    data_dir: Path = Path("perdure-data")
+    host: str = "127.0.0.1"
+    ingress_port: int = 8080
+    admin_port: int = 9070
+    # FULL: each commit is fsynced (survives power loss). NORMAL: survives a process crash
+    # only, faster. See perdure.store.sqlite.store.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    inactivity_timeout_ms: int = 60_000
+    abort_timeout_ms: int = 600_000
+    disable_eager_state: bool = False
+    cleanup_interval_ms: int = 3_600_000
+    # Completed invocations stay queryable this long (journal retention, 1.7 default).
+    default_retention_ms: int = 86_400_000
+    # Frames and ingress bodies above this are refused (networking.message-size-limit).
+    message_size_limit: int = 32 * 1024 * 1024
+    request_identity_key_file: Path | None = None
+    cluster_name: str = "perdure"
+
+    @classmethod
+    def build(cls, env: Mapping[str, str] | None = None, **flags: object) -> ServerConfig:
+        """Defaults, then `RESTATE_*` env, then the non-None `flags`."""
+        config = cls.from_env(os.environ if env is None else env)
+        overrides = {k: v for k, v in flags.items() if v is not None}
+        if "data_dir" in overrides:
+            overrides["data_dir"] = Path(str(overrides["data_dir"]))
+        return replace(config, **overrides)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ServerConfig:
+        base = cls()
+        policy = base.retry_policy
+        values: dict[str, object] = {}
+        if "RESTATE_BASE_DIR" in env:
+            values["data_dir"] = Path(env["RESTATE_BASE_DIR"])
+        for var, name in (
+            ("RESTATE_INGRESS__BIND_ADDRESS", "ingress"),
+            ("RESTATE_ADMIN__BIND_ADDRESS", "admin"),
+        ):
+            if var in env:
+                host, port = _host_port(var, env[var])
+                values["host"] = host
+                values[f"{name}_port"] = port
+        for var, name in (
+            ("RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT", "inactivity_timeout_ms"),
+            ("RESTATE_WORKER__INVOKER__ABORT_TIMEOUT", "abort_timeout_ms"),
+            ("RESTATE_WORKER__CLEANUP_INTERVAL", "cleanup_interval_ms"),
+        ):
+            if var in env:
+                values[name] = _duration(var, env[var])
+        if "RESTATE_WORKER__INVOKER__DISABLE_EAGER_STATE" in env:
+            values["disable_eager_state"] = _bool(
+                "RESTATE_WORKER__INVOKER__DISABLE_EAGER_STATE",
+                env["RESTATE_WORKER__INVOKER__DISABLE_EAGER_STATE"],
+            )
+        if "RESTATE_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE" in env:
+            values["request_identity_key_file"] = Path(
+                env["RESTATE_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE"]
+            )
+        prefix = "RESTATE_DEFAULT_RETRY_POLICY__"
+        if prefix + "INITIAL_INTERVAL" in env:
+            var = prefix + "INITIAL_INTERVAL"
+            policy = replace(policy, initial_interval_ms=_duration(var, env[var]))
+        if prefix + "MAX_INTERVAL" in env:
+            var = prefix + "MAX_INTERVAL"
+            policy = replace(policy, max_interval_ms=_duration(var, env[var]))
+        if prefix + "EXPONENTIATION_FACTOR" in env:
+            var = prefix + "EXPONENTIATION_FACTOR"
+            try:
+                policy = replace(policy, exponentiation_factor=float(env[var]))
+            except ValueError:
+                raise ConfigError(f"{var} has value {env[var]!r}: not a number") from None
+        if prefix + "MAX_ATTEMPTS" in env:
+            var = prefix + "MAX_ATTEMPTS"
+            text = env[var].strip().lower()
+            if text == "unlimited":
+                policy = replace(policy, max_attempts=None)
+            elif text.isdigit() and int(text) >= 1:
+                policy = replace(policy, max_attempts=int(text))
+            else:
+                raise ConfigError(f"{var} has value {env[var]!r}: not a positive integer")
+        if prefix + "ON_MAX_ATTEMPTS" in env:
+            var = prefix + "ON_MAX_ATTEMPTS"
+            text = env[var].strip().lower()
+            if text not in ("pause", "kill"):
+                raise ConfigError(f"{var} has value {env[var]!r}: expected pause or kill")
+            policy = replace(policy, on_max_attempts=text)  # type: ignore[arg-type]
+        values["retry_policy"] = policy
+        return replace(base, **values)  # type: ignore[arg-type]
+
+
+def _duration(var: str, text: str) -> int:
+    try:
+        return parse_duration_ms(text)
+    except DurationError as exc:
+        raise ConfigError(f"{var} has value {text!r}: {exc}") from None
+
+
+def _bool(var: str, text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{var} has value {text!r}: expected true or false")
+
+
+def _host_port(var: str, text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"{var} has value {text!r}: expected HOST:PORT")
+    return host.strip("[]") or "127.0.0.1", int(port)

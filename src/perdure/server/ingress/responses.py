@@ -1,0 +1,37 @@
+"""Ingress response bodies: errors in the restate 1.7.4+ shape, invocation results."""
+
+from __future__ import annotations
+
+from perdure.protocol import protocol_pb2 as pb
+from perdure.protocol.manifest import OutputSpec
+from perdure.server.http import Response, json_response
+
+
+def ingress_error(status: int, message: str) -> Response:
+    """An error of the ingress itself (bad path, unknown service, …): safe to act on."""
+    return json_response(
+        status,
+        {"code": status, "message": message, "source": "ingress"},
+        (("x-restate-error-source", "ingress"),),
+    )
+
+
+def invocation_result(invocation_id: str, result: bytes, output: OutputSpec | None) -> Response:
+    """The stored Output of an invocation as the caller sees it."""
+    message = pb.OutputCommandMessage()
+    message.ParseFromString(result)
+    id_header = ("x-restate-id", invocation_id)
+    if message.HasField("failure"):
+        failure = message.failure
+        status = failure.code if 100 <= failure.code <= 999 else 500
+        body: dict[str, object] = {"code": failure.code, "message": failure.message}
+        if failure.metadata:
+            body["metadata"] = {m.key: m.value for m in failure.metadata}
+        body["source"] = "invocation"
+        return json_response(status, body, (id_header, ("x-restate-error-source", "invocation")))
+    content = message.value.content
+    headers = [id_header]
+    spec = output or OutputSpec()
+    if spec.content_type is not None and (content or spec.set_content_type_if_empty):
+        headers.append(("content-type", spec.content_type))
+    return Response(200, content, tuple(headers))

@@ -1,0 +1,34 @@
+"""In-memory waiters for invocation results (ingress calls and attaches).
+
+A waiter is registered *before* the command that may complete the invocation is
+submitted, and is resolved by the `InvocationEnded` effect, i.e. after the commit.
+Waiters do not survive a restart; the result does (it is stored), so a client that
+retries with its idempotency key gets it from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+
+class ResultWaiters:
+    def __init__(self) -> None:
+        self._waiting: defaultdict[str, list[asyncio.Future[bytes]]] = defaultdict(list)
+
+    def register(self, invocation_id: str) -> asyncio.Future[bytes]:
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._waiting[invocation_id].append(future)
+        return future
+
+    def discard(self, invocation_id: str, future: asyncio.Future[bytes]) -> None:
+        futures = self._waiting.get(invocation_id)
+        if futures and future in futures:
+            futures.remove(future)
+            if not futures:
+                del self._waiting[invocation_id]
+
+    def resolve(self, invocation_id: str, result: bytes) -> None:
+        for future in self._waiting.pop(invocation_id, []):
+            if not future.done():
+                future.set_result(result)

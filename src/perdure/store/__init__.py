@@ -1,0 +1,1 @@
+"""Durable storage for the server: the interface (`api`) and its backends."""

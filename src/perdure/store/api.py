@@ -1,0 +1,257 @@
+"""The store interface: frozen rows, per-table operations, and the transaction boundary.
+
+Every backend (SQLite today, PostgreSQL later) implements `Store`. All writes happen inside
+`Store.write(fn)`: `fn` receives a `WriteTxn` and runs on the backend's single writer; when
+`write` returns, the transaction has committed (durably, per the backend's fsync policy).
+Backends may group several `write` calls into one transaction (group commit); each call
+still succeeds or fails on its own (a failing call is rolled back to its savepoint).
+
+`fn` runs on a worker thread, not on the event loop: it must not touch asyncio objects.
+
+    StoreError        anything the store cannot do
+    └── StoreLockedError  another process holds the data directory
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+class StoreError(Exception):
+    """The store failed to read or write."""
+
+
+class StoreLockedError(StoreError):
+    """Another process already uses this data directory."""
+
+
+# ---- rows ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentRow:
+    id: str
+    uri: str
+    use_http_11: bool
+    protocol_mode: str  # "REQUEST_RESPONSE" | "BIDI_STREAM"
+    min_protocol_version: int
+    max_protocol_version: int
+    additional_headers: dict[str, str]
+    sdk_version: str | None
+    created_at: int  # ms since the epoch
+    manifest_json: str  # the discovered manifest, verbatim (JSON text)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRow:
+    name: str
+    deployment_id: str
+    revision: int
+    ty: str  # SERVICE | VIRTUAL_OBJECT | WORKFLOW
+    public: bool
+    manifest_json: str  # this service's object in the manifest (JSON text)
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationRow:
+    """One invocation: target, lifecycle status, attempt bookkeeping, result.
+
+    `attempt` is the epoch of the current (or last) attempt: messages from any other
+    attempt are stale and dropped. `result` is a serialized `OutputCommandMessage`
+    (value or failure) once the invocation completed.
+    """
+
+    id: str
+    service: str
+    handler: str
+    key: str | None
+    service_ty: str
+    handler_ty: str | None
+    status: str
+    created_at: int
+    modified_at: int
+    invoked_by: str = "ingress"  # ingress | service
+    caller_id: str | None = None
+    idempotency_key: str | None = None
+    deployment_id: str | None = None
+    protocol_version: int | None = None
+    attempt: int = 0
+    retry_count: int = 0
+    retries_since_progress: int = 0
+    last_progress_at: int = 0
+    next_retry_at: int | None = None
+    last_failure: str | None = None
+    last_failure_code: int | None = None
+    waiting_completions: tuple[int, ...] = ()
+    waiting_signals: tuple[int, ...] = ()
+    execution_time: int | None = None
+    random_seed: int = 0
+    journal_length: int = 0
+    commands: int = 0
+    completion_retention_ms: int = 0
+    completed_at: int | None = None
+    result: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntryRow:
+    """One journal entry, stored as received and replayed verbatim.
+
+    For notifications, `completion_id` / `signal_id` repeat the id inside the payload so
+    that "is this notification already there?" is a lookup, not a decode.
+    """
+
+    invocation_id: str
+    index: int
+    type: int
+    payload: bytes
+    appended_at: int
+    completion_id: int | None = None
+    signal_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimerRow:
+    """A durable timer. `attempt` fences retry timers armed for an older attempt."""
+
+    id: int | None
+    due_at: int
+    invocation_id: str
+    kind: str  # sleep | retry | scheduled
+    completion_id: int | None = None
+    attempt: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRow:
+    service: str
+    key: str
+    seq: int
+    invocation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class WaiterRow:
+    """`caller_id` waits for `invocation_id` to end; its result goes to `completion_id`."""
+
+    invocation_id: str
+    caller_id: str
+    completion_id: int
+
+
+# ---- per-table interfaces ----------------------------------------------------
+
+
+class DeploymentTable(Protocol):
+    def put_deployment(self, row: DeploymentRow) -> None: ...
+    def get_deployment(self, deployment_id: str) -> DeploymentRow | None: ...
+    def list_deployments(self) -> list[DeploymentRow]: ...
+    def delete_deployment(self, deployment_id: str) -> None: ...
+
+
+class ServiceTable(Protocol):
+    def put_service(self, row: ServiceRow) -> None: ...
+    def get_service(self, name: str) -> ServiceRow | None: ...
+    def list_services(self) -> list[ServiceRow]: ...
+    def delete_service(self, name: str) -> None: ...
+
+
+class InvocationTable(Protocol):
+    def put_invocation(self, row: InvocationRow) -> None: ...
+    def get_invocation(self, invocation_id: str) -> InvocationRow | None: ...
+    def invocations_with_status(self, status: str) -> list[InvocationRow]: ...
+    def list_invocations(self, limit: int = 1000) -> list[InvocationRow]: ...
+
+
+class JournalTable(Protocol):
+    def append_entry(self, row: JournalEntryRow) -> None: ...
+    def read_journal(self, invocation_id: str) -> list[JournalEntryRow]: ...
+    def has_notification(
+        self, invocation_id: str, completion_ids: Sequence[int], signal_ids: Sequence[int]
+    ) -> bool: ...
+    def has_completion(self, invocation_id: str, completion_id: int, entry_type: int) -> bool: ...
+
+
+class StateTable(Protocol):
+    def get_state(self, service: str, key: str, state_key: bytes) -> bytes | None: ...
+    def all_state(self, service: str, key: str) -> list[tuple[bytes, bytes]]: ...
+    def set_state(self, service: str, key: str, state_key: bytes, value: bytes) -> None: ...
+    def clear_state(self, service: str, key: str, state_key: bytes) -> None: ...
+    def clear_all_state(self, service: str, key: str) -> None: ...
+
+
+class LockTable(Protocol):
+    """The virtual-object lock: which invocation holds (service, key)."""
+
+    def lock_holder(self, service: str, key: str) -> str | None: ...
+    def take_lock(self, service: str, key: str, invocation_id: str) -> None: ...
+    def release_lock(self, service: str, key: str) -> None: ...
+
+
+class InboxTable(Protocol):
+    """FIFO of exclusive invocations waiting for a locked key."""
+
+    def push_inbox(self, service: str, key: str, invocation_id: str) -> InboxRow: ...
+    def pop_inbox(self, service: str, key: str) -> InboxRow | None: ...
+    def remove_from_inbox(self, invocation_id: str) -> None: ...
+
+
+class TimerTable(Protocol):
+    def add_timer(self, row: TimerRow) -> TimerRow: ...
+    def get_timer(self, timer_id: int) -> TimerRow | None: ...
+    def delete_timer(self, timer_id: int) -> None: ...
+    def all_timers(self) -> list[TimerRow]: ...
+
+
+class WaiterTable(Protocol):
+    def add_waiter(self, row: WaiterRow) -> None: ...
+    def take_waiters(self, invocation_id: str) -> list[WaiterRow]: ...
+
+
+class ReadTxn(
+    DeploymentTable,
+    ServiceTable,
+    InvocationTable,
+    JournalTable,
+    StateTable,
+    LockTable,
+    InboxTable,
+    TimerTable,
+    WaiterTable,
+    Protocol,
+):
+    """Every table. Reads see a consistent snapshot; writes only work in `Store.write`."""
+
+
+WriteTxn = ReadTxn
+
+
+class Store(abc.ABC):
+    """A durable store. Open it, use `write` and `read`, then `close` it."""
+
+    @abc.abstractmethod
+    def write_nowait(self, fn: Callable[[WriteTxn], T]) -> asyncio.Future[T]:
+        """Queue `fn` for the writer now; the future resolves once it committed.
+
+        Jobs are applied in the order they were queued, so a caller that queues several
+        jobs before awaiting any gets them applied in that order (and usually committed
+        together).
+        """
+
+    async def write(self, fn: Callable[[WriteTxn], T]) -> T:
+        """Run `fn` in a write transaction; return once it committed."""
+        return await self.write_nowait(fn)
+
+    @abc.abstractmethod
+    async def read(self, fn: Callable[[ReadTxn], T]) -> T:
+        """Run `fn` against a consistent read snapshot of committed data."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Finish pending work and release the files."""

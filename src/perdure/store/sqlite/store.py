@@ -1,0 +1,239 @@
+"""The SQLite store: one file in WAL mode, one writer thread, group commit.
+
+Durability: `synchronous=FULL` (the default) fsyncs the WAL at every commit, so a commit
+that returned survives power loss. `NORMAL` survives a process crash but may lose the
+last commits on power loss; it is faster and is offered as an explicit choice.
+
+Group commit: the writer thread takes every job that is queued, runs them in one
+`BEGIN IMMEDIATE` transaction (each in its own savepoint, so one failing job rolls back
+alone) and commits once; only then are the jobs' futures resolved.
+
+Reads run on a separate reader thread with its own connection; WAL gives them a
+consistent snapshot of committed data without blocking the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from perdure.store.api import ReadTxn, Store, StoreError, StoreLockedError, WriteTxn
+from perdure.store.migrations import SQLITE_MIGRATIONS
+from perdure.store.sqlite.tables import SqliteTxn
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Synchronous = Literal["FULL", "NORMAL"]
+DB_FILE = "perdure.sqlite3"
+LOCK_FILE = "perdure.lock"
+_MAX_GROUP = 256
+
+
+@dataclass(slots=True)
+class _Job:
+    fn: Callable[[SqliteTxn], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+_STOP = object()
+
+
+def _resolve(job: _Job, result: Any, error: BaseException | None) -> None:
+    def apply() -> None:
+        if job.future.done():
+            return
+        if error is not None:
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(result)
+
+    job.loop.call_soon_threadsafe(apply)
+
+
+def _connect(path: Path, synchronous: Synchronous) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN/COMMIT/SAVEPOINT ourselves.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    # A generous busy timeout rides out checkpoints instead of failing with "locked".
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class _Worker(threading.Thread):
+    """Owns one connection; runs jobs from a queue, writer or reader."""
+
+    def __init__(self, conn: sqlite3.Connection, *, writer: bool, name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self._conn = conn
+        self._writer = writer
+        self.jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+
+    def run(self) -> None:
+        try:
+            while True:
+                first = self.jobs.get()
+                if first is _STOP:
+                    return
+                batch: list[_Job] = [first]  # type: ignore[list-item]
+                stop = False
+                while self._writer and len(batch) < _MAX_GROUP:
+                    try:
+                        nxt = self.jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP:
+                        stop = True
+                        break
+                    batch.append(nxt)  # type: ignore[arg-type]
+                if self._writer:
+                    self._run_write_batch(batch)
+                else:
+                    for job in batch:
+                        self._run_read(job)
+                if stop:
+                    return
+        finally:
+            self._conn.close()
+
+    def _run_read(self, job: _Job) -> None:
+        try:
+            self._conn.execute("BEGIN")
+            try:
+                result = job.fn(SqliteTxn(self._conn))
+            finally:
+                self._conn.execute("COMMIT")
+        except BaseException as exc:
+            _resolve(job, None, exc)
+        else:
+            _resolve(job, result, None)
+
+    def _run_write_batch(self, batch: list[_Job]) -> None:
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            txn = SqliteTxn(self._conn)
+            for job in batch:
+                self._conn.execute("SAVEPOINT job")
+                try:
+                    result = job.fn(txn)
+                except Exception as exc:
+                    self._conn.execute("ROLLBACK TO job")
+                    self._conn.execute("RELEASE job")
+                    outcomes.append((None, exc))
+                else:
+                    self._conn.execute("RELEASE job")
+                    outcomes.append((result, None))
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            logger.error("store write transaction failed: %s", exc)
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            error = StoreError(f"write transaction failed: {exc}")
+            for job in batch:
+                _resolve(job, None, error)
+            return
+        # Only now, after COMMIT returned, may anyone learn of the results.
+        for job, (result, error_) in zip(batch, outcomes, strict=True):
+            _resolve(job, result, error_)
+
+
+class SqliteStore(Store):
+    """The store in `data_dir/perdure.sqlite3`. Use `SqliteStore.open`."""
+
+    def __init__(self, writer: _Worker, reader: _Worker, lock_fd: int) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._lock_fd = lock_fd
+        self._closed = False
+
+    @classmethod
+    def open(cls, data_dir: Path, synchronous: Synchronous = "FULL") -> SqliteStore:
+        """Open (creating and migrating if needed) the store in `data_dir`.
+
+        Takes an exclusive file lock: a second server on the same directory would be a
+        second writer, so it is refused with `StoreLockedError`.
+        """
+        data_dir.mkdir(parents=True, exist_ok=True)
+        lock_fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock_fd)
+            raise StoreLockedError(
+                f"{data_dir} is used by another perdure server; stop it or use another --data-dir"
+            ) from None
+        path = data_dir / DB_FILE
+        write_conn = _connect(path, synchronous)
+        migrate(write_conn)
+        read_conn = _connect(path, synchronous)
+        writer = _Worker(write_conn, writer=True, name="perdure-store-writer")
+        reader = _Worker(read_conn, writer=False, name="perdure-store-reader")
+        writer.start()
+        reader.start()
+        return cls(writer, reader, lock_fd)
+
+    def write_nowait(self, fn: Callable[[WriteTxn], T]) -> asyncio.Future[T]:
+        return self._submit(self._writer, fn)
+
+    async def read(self, fn: Callable[[ReadTxn], T]) -> T:
+        return await self._submit(self._reader, fn)
+
+    def _submit(self, worker: _Worker, fn: Callable[[SqliteTxn], T]) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        if self._closed:
+            future.set_exception(StoreError("the store is closed"))
+            return future
+        worker.jobs.put(_Job(fn, future, loop))
+        return future
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for worker in (self._writer, self._reader):
+            worker.jobs.put(_STOP)
+        await asyncio.to_thread(self._writer.join)
+        await asyncio.to_thread(self._reader.join)
+        os.close(self._lock_fd)
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply pending migrations, each in one transaction with its record."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
+    applied: list[str] = []
+    for migration in SQLITE_MIGRATIONS:
+        if migration.name in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in migration.sql.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT INTO migrations (name, applied_at) VALUES (?, datetime('now'))",
+                (migration.name,),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        logger.info("applied migration %s", migration.name)
+        applied.append(migration.name)
+    return applied

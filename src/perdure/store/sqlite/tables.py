@@ -1,0 +1,328 @@
+"""SQL for every table of `perdure.store.api`, on one sqlite3 connection.
+
+`SqliteTxn` only issues statements; the transaction around them is opened and committed
+by the worker in `store.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import astuple, fields
+
+from perdure.store.api import (
+    DeploymentRow,
+    InboxRow,
+    InvocationRow,
+    JournalEntryRow,
+    ServiceRow,
+    TimerRow,
+    WaiterRow,
+)
+
+_INVOCATION_COLUMNS = [f.name for f in fields(InvocationRow)]
+_INVOCATION_INSERT = (
+    f"INSERT OR REPLACE INTO invocations ({', '.join(_INVOCATION_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _INVOCATION_COLUMNS)})"
+)
+_INVOCATION_SELECT = f"SELECT {', '.join(_INVOCATION_COLUMNS)} FROM invocations"
+
+
+def _ids_to_text(ids: tuple[int, ...]) -> str:
+    return ",".join(str(i) for i in ids)
+
+
+def _ids_from_text(text: str) -> tuple[int, ...]:
+    return tuple(int(i) for i in text.split(",")) if text else ()
+
+
+def _invocation_from_row(row: Sequence[object]) -> InvocationRow:
+    values = dict(zip(_INVOCATION_COLUMNS, row, strict=True))
+    values["waiting_completions"] = _ids_from_text(str(values["waiting_completions"]))
+    values["waiting_signals"] = _ids_from_text(str(values["waiting_signals"]))
+    values["random_seed"] = int(values["random_seed"]) % (1 << 64)  # type: ignore[call-overload]
+    for name in ("invoked_by",):
+        values[name] = str(values[name])
+    return InvocationRow(**values)  # type: ignore[arg-type]
+
+
+def _deployment_from_row(row: Sequence[object]) -> DeploymentRow:
+    (id_, uri, http11, mode, min_v, max_v, headers, sdk, created, manifest) = row
+    return DeploymentRow(
+        id=str(id_),
+        uri=str(uri),
+        use_http_11=bool(http11),
+        protocol_mode=str(mode),
+        min_protocol_version=int(min_v),  # type: ignore[call-overload]
+        max_protocol_version=int(max_v),  # type: ignore[call-overload]
+        additional_headers=json.loads(str(headers)),
+        sdk_version=None if sdk is None else str(sdk),
+        created_at=int(created),  # type: ignore[call-overload]
+        manifest_json=str(manifest),
+    )
+
+
+def _service_from_row(row: Sequence[object]) -> ServiceRow:
+    name, deployment_id, revision, ty, public, manifest = row
+    return ServiceRow(
+        name=str(name),
+        deployment_id=str(deployment_id),
+        revision=int(revision),  # type: ignore[call-overload]
+        ty=str(ty),
+        public=bool(public),
+        manifest_json=str(manifest),
+    )
+
+
+class SqliteTxn:
+    """Implements `perdure.store.api.WriteTxn` on a connection inside a transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    # -- deployments -----------------------------------------------------------
+
+    def put_deployment(self, row: DeploymentRow) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO deployments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.id,
+                row.uri,
+                int(row.use_http_11),
+                row.protocol_mode,
+                row.min_protocol_version,
+                row.max_protocol_version,
+                json.dumps(row.additional_headers, sort_keys=True),
+                row.sdk_version,
+                row.created_at,
+                row.manifest_json,
+            ),
+        )
+
+    def get_deployment(self, deployment_id: str) -> DeploymentRow | None:
+        row = self._conn.execute("SELECT * FROM deployments WHERE id = ?", (deployment_id,))
+        found = row.fetchone()
+        return None if found is None else _deployment_from_row(found)
+
+    def list_deployments(self) -> list[DeploymentRow]:
+        rows = self._conn.execute("SELECT * FROM deployments ORDER BY created_at, id")
+        return [_deployment_from_row(r) for r in rows]
+
+    def delete_deployment(self, deployment_id: str) -> None:
+        self._conn.execute("DELETE FROM deployments WHERE id = ?", (deployment_id,))
+
+    # -- services --------------------------------------------------------------
+
+    def put_service(self, row: ServiceRow) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO services VALUES (?, ?, ?, ?, ?, ?)",
+            (row.name, row.deployment_id, row.revision, row.ty, int(row.public), row.manifest_json),
+        )
+
+    def get_service(self, name: str) -> ServiceRow | None:
+        found = self._conn.execute("SELECT * FROM services WHERE name = ?", (name,)).fetchone()
+        return None if found is None else _service_from_row(found)
+
+    def list_services(self) -> list[ServiceRow]:
+        return [
+            _service_from_row(r) for r in self._conn.execute("SELECT * FROM services ORDER BY name")
+        ]
+
+    def delete_service(self, name: str) -> None:
+        self._conn.execute("DELETE FROM services WHERE name = ?", (name,))
+
+    # -- invocations -------------------------------------------------------------
+
+    def put_invocation(self, row: InvocationRow) -> None:
+        values = list(astuple(row))
+        index = _INVOCATION_COLUMNS.index
+        values[index("waiting_completions")] = _ids_to_text(row.waiting_completions)
+        values[index("waiting_signals")] = _ids_to_text(row.waiting_signals)
+        # A u64 seed does not fit SQLite's signed 64-bit INTEGER: store it two's complement.
+        seed = row.random_seed
+        values[index("random_seed")] = seed - (1 << 64) if seed >= 1 << 63 else seed
+        self._conn.execute(_INVOCATION_INSERT, values)
+
+    def get_invocation(self, invocation_id: str) -> InvocationRow | None:
+        found = self._conn.execute(
+            f"{_INVOCATION_SELECT} WHERE id = ?", (invocation_id,)
+        ).fetchone()
+        return None if found is None else _invocation_from_row(found)
+
+    def invocations_with_status(self, status: str) -> list[InvocationRow]:
+        rows = self._conn.execute(
+            f"{_INVOCATION_SELECT} WHERE status = ? ORDER BY created_at", (status,)
+        )
+        return [_invocation_from_row(r) for r in rows]
+
+    def list_invocations(self, limit: int = 1000) -> list[InvocationRow]:
+        rows = self._conn.execute(f"{_INVOCATION_SELECT} ORDER BY created_at LIMIT ?", (limit,))
+        return [_invocation_from_row(r) for r in rows]
+
+    # -- journal -----------------------------------------------------------------
+
+    def append_entry(self, row: JournalEntryRow) -> None:
+        # A plain INSERT: the primary key refuses a second entry at an index (S3).
+        self._conn.execute(
+            "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.invocation_id,
+                row.index,
+                row.type,
+                row.payload,
+                row.appended_at,
+                row.completion_id,
+                row.signal_id,
+            ),
+        )
+
+    def read_journal(self, invocation_id: str) -> list[JournalEntryRow]:
+        rows = self._conn.execute(
+            "SELECT invocation_id, idx, type, payload, appended_at, completion_id, signal_id "
+            "FROM journal WHERE invocation_id = ? ORDER BY idx",
+            (invocation_id,),
+        )
+        return [JournalEntryRow(*r) for r in rows]
+
+    def has_notification(
+        self, invocation_id: str, completion_ids: Sequence[int], signal_ids: Sequence[int]
+    ) -> bool:
+        if completion_ids:
+            marks = ", ".join("?" for _ in completion_ids)
+            found = self._conn.execute(
+                f"SELECT 1 FROM journal WHERE invocation_id = ? AND completion_id IN ({marks}) "
+                "AND type >= 32768 LIMIT 1",
+                (invocation_id, *completion_ids),
+            ).fetchone()
+            if found:
+                return True
+        if signal_ids:
+            marks = ", ".join("?" for _ in signal_ids)
+            found = self._conn.execute(
+                f"SELECT 1 FROM journal WHERE invocation_id = ? AND signal_id IN ({marks}) LIMIT 1",
+                (invocation_id, *signal_ids),
+            ).fetchone()
+            if found:
+                return True
+        return False
+
+    def has_completion(self, invocation_id: str, completion_id: int, entry_type: int) -> bool:
+        found = self._conn.execute(
+            "SELECT 1 FROM journal WHERE invocation_id = ? AND completion_id = ? AND type = ?",
+            (invocation_id, completion_id, entry_type),
+        ).fetchone()
+        return found is not None
+
+    # -- state -------------------------------------------------------------------
+
+    def get_state(self, service: str, key: str, state_key: bytes) -> bytes | None:
+        found = self._conn.execute(
+            "SELECT value FROM state WHERE service = ? AND key = ? AND state_key = ?",
+            (service, key, state_key),
+        ).fetchone()
+        return None if found is None else bytes(found[0])
+
+    def all_state(self, service: str, key: str) -> list[tuple[bytes, bytes]]:
+        rows = self._conn.execute(
+            "SELECT state_key, value FROM state WHERE service = ? AND key = ? ORDER BY state_key",
+            (service, key),
+        )
+        return [(bytes(k), bytes(v)) for k, v in rows]
+
+    def set_state(self, service: str, key: str, state_key: bytes, value: bytes) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?)", (service, key, state_key, value)
+        )
+
+    def clear_state(self, service: str, key: str, state_key: bytes) -> None:
+        self._conn.execute(
+            "DELETE FROM state WHERE service = ? AND key = ? AND state_key = ?",
+            (service, key, state_key),
+        )
+
+    def clear_all_state(self, service: str, key: str) -> None:
+        self._conn.execute("DELETE FROM state WHERE service = ? AND key = ?", (service, key))
+
+    # -- locks and inbox -------------------------------------------------------------
+
+    def lock_holder(self, service: str, key: str) -> str | None:
+        found = self._conn.execute(
+            "SELECT invocation_id FROM locks WHERE service = ? AND key = ?", (service, key)
+        ).fetchone()
+        return None if found is None else str(found[0])
+
+    def take_lock(self, service: str, key: str, invocation_id: str) -> None:
+        # Plain INSERT: taking a held lock is a bug and must fail loudly (S7).
+        self._conn.execute("INSERT INTO locks VALUES (?, ?, ?)", (service, key, invocation_id))
+
+    def release_lock(self, service: str, key: str) -> None:
+        self._conn.execute("DELETE FROM locks WHERE service = ? AND key = ?", (service, key))
+
+    def push_inbox(self, service: str, key: str, invocation_id: str) -> InboxRow:
+        cursor = self._conn.execute(
+            "INSERT INTO inbox (service, key, invocation_id) VALUES (?, ?, ?)",
+            (service, key, invocation_id),
+        )
+        assert cursor.lastrowid is not None
+        return InboxRow(service, key, cursor.lastrowid, invocation_id)
+
+    def pop_inbox(self, service: str, key: str) -> InboxRow | None:
+        found = self._conn.execute(
+            "SELECT seq, invocation_id FROM inbox WHERE service = ? AND key = ? "
+            "ORDER BY seq LIMIT 1",
+            (service, key),
+        ).fetchone()
+        if found is None:
+            return None
+        self._conn.execute("DELETE FROM inbox WHERE seq = ?", (found[0],))
+        return InboxRow(service, key, int(found[0]), str(found[1]))
+
+    def remove_from_inbox(self, invocation_id: str) -> None:
+        self._conn.execute("DELETE FROM inbox WHERE invocation_id = ?", (invocation_id,))
+
+    # -- timers ----------------------------------------------------------------------
+
+    def add_timer(self, row: TimerRow) -> TimerRow:
+        cursor = self._conn.execute(
+            "INSERT INTO timers (due_at, invocation_id, kind, completion_id, attempt) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (row.due_at, row.invocation_id, row.kind, row.completion_id, row.attempt),
+        )
+        return TimerRow(
+            cursor.lastrowid,
+            row.due_at,
+            row.invocation_id,
+            row.kind,
+            row.completion_id,
+            row.attempt,
+        )
+
+    def get_timer(self, timer_id: int) -> TimerRow | None:
+        found = self._conn.execute("SELECT * FROM timers WHERE id = ?", (timer_id,)).fetchone()
+        return None if found is None else TimerRow(*found)
+
+    def delete_timer(self, timer_id: int) -> None:
+        self._conn.execute("DELETE FROM timers WHERE id = ?", (timer_id,))
+
+    def all_timers(self) -> list[TimerRow]:
+        return [
+            TimerRow(*r) for r in self._conn.execute("SELECT * FROM timers ORDER BY due_at, id")
+        ]
+
+    # -- waiters -----------------------------------------------------------------------
+
+    def add_waiter(self, row: WaiterRow) -> None:
+        self._conn.execute(
+            "INSERT OR IGNORE INTO waiters VALUES (?, ?, ?)",
+            (row.invocation_id, row.caller_id, row.completion_id),
+        )
+
+    def take_waiters(self, invocation_id: str) -> list[WaiterRow]:
+        rows = self._conn.execute(
+            "SELECT invocation_id, caller_id, completion_id FROM waiters WHERE invocation_id = ? "
+            "ORDER BY caller_id, completion_id",
+            (invocation_id,),
+        ).fetchall()
+        self._conn.execute("DELETE FROM waiters WHERE invocation_id = ?", (invocation_id,))
+        return [WaiterRow(*r) for r in rows]
