@@ -1,0 +1,199 @@
+"""The store contract, written against `perdure.store.api` only."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from perdure.store.api import (
+    DeploymentRow,
+    InvocationRow,
+    JournalEntryRow,
+    ServiceRow,
+    Store,
+    StoreLockedError,
+    TimerRow,
+    WaiterRow,
+    WriteTxn,
+)
+from perdure.store.sqlite import SqliteStore
+
+
+def invocation(id_: str = "inv_a", **changes: object) -> InvocationRow:
+    row = InvocationRow(
+        id=id_,
+        service="Counter",
+        handler="add",
+        key="k",
+        service_ty="VIRTUAL_OBJECT",
+        handler_ty="EXCLUSIVE",
+        status="running",
+        created_at=1,
+        modified_at=1,
+        random_seed=(1 << 64) - 1,  # u64 max must round-trip
+        waiting_completions=(1, 5),
+        waiting_signals=(1,),
+        result=b"\x00\x01",
+    )
+    return replace(row, **changes)  # type: ignore[arg-type]
+
+
+async def test_invocation_round_trip(store: Store) -> None:
+    row = invocation()
+    await store.write(lambda txn: txn.put_invocation(row))
+    assert await store.read(lambda txn: txn.get_invocation("inv_a")) == row
+    updated = replace(row, status="completed", waiting_completions=())
+    await store.write(lambda txn: txn.put_invocation(updated))
+    assert await store.read(lambda txn: txn.get_invocation("inv_a")) == updated
+    assert await store.read(lambda txn: txn.invocations_with_status("completed")) == [updated]
+    assert await store.read(lambda txn: txn.get_invocation("missing")) is None
+
+
+async def test_journal_is_dense_and_append_only(store: Store) -> None:
+    entries = [
+        JournalEntryRow("inv_a", 0, 0x0400, b"input", 1),
+        JournalEntryRow("inv_a", 1, 0x0411, b"run", 2),
+        JournalEntryRow("inv_a", 2, 0x8011, b"done", 3, completion_id=1),
+        JournalEntryRow("inv_a", 3, 0xFBFF, b"signal", 4, signal_id=17),
+    ]
+
+    def append_all(txn: WriteTxn) -> None:
+        for entry in entries:
+            txn.append_entry(entry)
+
+    await store.write(append_all)
+    assert await store.read(lambda txn: txn.read_journal("inv_a")) == entries
+    assert await store.read(lambda txn: txn.has_notification("inv_a", [1], []))
+    assert await store.read(lambda txn: txn.has_notification("inv_a", [], [17]))
+    assert not await store.read(lambda txn: txn.has_notification("inv_a", [2], [1]))
+    assert await store.read(lambda txn: txn.has_completion("inv_a", 1, 0x8011))
+    with pytest.raises(Exception, match="UNIQUE"):
+        await store.write(
+            lambda txn: txn.append_entry(JournalEntryRow("inv_a", 1, 0x0411, b"x", 5))
+        )
+    assert (await store.read(lambda txn: txn.read_journal("inv_a")))[1].payload == b"run"
+
+
+async def test_state(store: Store) -> None:
+    def fill(txn: WriteTxn) -> None:
+        txn.set_state("Counter", "k", b"b", b"2")
+        txn.set_state("Counter", "k", b"a", b"1")
+        txn.set_state("Counter", "other", b"a", b"x")
+
+    await store.write(fill)
+    assert await store.read(lambda txn: txn.all_state("Counter", "k")) == [
+        (b"a", b"1"),
+        (b"b", b"2"),
+    ]
+    await store.write(lambda txn: txn.clear_state("Counter", "k", b"a"))
+    assert await store.read(lambda txn: txn.get_state("Counter", "k", b"a")) is None
+    await store.write(lambda txn: txn.clear_all_state("Counter", "k"))
+    assert await store.read(lambda txn: txn.all_state("Counter", "k")) == []
+    assert await store.read(lambda txn: txn.get_state("Counter", "other", b"a")) == b"x"
+
+
+async def test_lock_and_inbox_are_fifo(store: Store) -> None:
+    def setup(txn: WriteTxn) -> None:
+        txn.take_lock("L", "k", "inv_1")
+        for name in ("inv_2", "inv_3", "inv_4"):
+            txn.push_inbox("L", "k", name)
+        txn.remove_from_inbox("inv_3")
+
+    await store.write(setup)
+    assert await store.read(lambda txn: txn.lock_holder("L", "k")) == "inv_1"
+    with pytest.raises(Exception, match="UNIQUE"):
+        await store.write(lambda txn: txn.take_lock("L", "k", "inv_9"))
+    first = await store.write(lambda txn: txn.pop_inbox("L", "k"))
+    second = await store.write(lambda txn: txn.pop_inbox("L", "k"))
+    assert first is not None and first.invocation_id == "inv_2"
+    assert second is not None and second.invocation_id == "inv_4"
+    assert await store.write(lambda txn: txn.pop_inbox("L", "k")) is None
+    await store.write(lambda txn: txn.release_lock("L", "k"))
+    assert await store.read(lambda txn: txn.lock_holder("L", "k")) is None
+
+
+async def test_timers_and_waiters(store: Store) -> None:
+    late = await store.write(lambda txn: txn.add_timer(TimerRow(None, 20, "inv_a", "sleep", 3)))
+    early = await store.write(
+        lambda txn: txn.add_timer(TimerRow(None, 10, "inv_b", "retry", None, 2))
+    )
+    assert late.id is not None and early.id is not None
+    assert [t.id for t in await store.read(lambda txn: txn.all_timers())] == [early.id, late.id]
+    await store.write(lambda txn: txn.delete_timer(early.id or 0))
+    assert await store.read(lambda txn: txn.get_timer(early.id or 0)) is None
+    assert await store.read(lambda txn: txn.get_timer(late.id or 0)) == late
+
+    def add(txn: WriteTxn) -> None:
+        txn.add_waiter(WaiterRow("child", "caller", 2))
+        txn.add_waiter(WaiterRow("child", "caller", 2))  # idempotent
+
+    await store.write(add)
+    assert await store.write(lambda txn: txn.take_waiters("child")) == [
+        WaiterRow("child", "caller", 2)
+    ]
+    assert await store.write(lambda txn: txn.take_waiters("child")) == []
+
+
+async def test_schema_tables(store: Store) -> None:
+    deployment = DeploymentRow(
+        "dp_1", "http://x", True, "REQUEST_RESPONSE", 5, 7, {"a": "b"}, None, 1, "{}"
+    )
+    service = ServiceRow("Counter", "dp_1", 1, "VIRTUAL_OBJECT", True, "{}")
+
+    def put(txn: WriteTxn) -> None:
+        txn.put_deployment(deployment)
+        txn.put_service(service)
+
+    await store.write(put)
+    assert await store.read(lambda txn: txn.list_deployments()) == [deployment]
+    assert await store.read(lambda txn: txn.get_service("Counter")) == service
+    await store.write(lambda txn: txn.delete_service("Counter"))
+    assert await store.read(lambda txn: txn.list_services()) == []
+
+
+async def test_failed_job_rolls_back_alone_in_a_group(store: Store) -> None:
+    def good(name: str):
+        return lambda txn: txn.put_invocation(invocation(name))
+
+    def bad(txn: WriteTxn) -> None:
+        txn.put_invocation(invocation("inv_bad"))
+        raise RuntimeError("boom")
+
+    # Queued together: the store may commit them in one transaction.
+    results = await asyncio.gather(
+        store.write_nowait(good("inv_1")),
+        store.write_nowait(bad),
+        store.write_nowait(good("inv_2")),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], RuntimeError)
+    assert await store.read(lambda txn: txn.get_invocation("inv_bad")) is None
+    assert await store.read(lambda txn: txn.get_invocation("inv_1")) is not None
+    assert await store.read(lambda txn: txn.get_invocation("inv_2")) is not None
+
+
+async def test_writes_are_applied_in_queue_order(store: Store) -> None:
+    futures = [
+        store.write_nowait(lambda txn, i=i: txn.set_state("S", "k", b"v", str(i).encode()))
+        for i in range(50)
+    ]
+    await asyncio.gather(*futures)
+    assert await store.read(lambda txn: txn.get_state("S", "k", b"v")) == b"49"
+
+
+async def test_sqlite_is_durable_across_reopen_and_locked(tmp_path: Path) -> None:
+    first = SqliteStore.open(tmp_path / "d")
+    try:
+        with pytest.raises(StoreLockedError):
+            SqliteStore.open(tmp_path / "d")
+        await first.write(lambda txn: txn.put_invocation(invocation()))
+    finally:
+        await first.close()
+    second = SqliteStore.open(tmp_path / "d")
+    try:
+        assert await second.read(lambda txn: txn.get_invocation("inv_a")) == invocation()
+    finally:
+        await second.close()
