@@ -13,6 +13,7 @@ from typing import Any
 
 import restate
 from restate import Context, ObjectContext, ObjectSharedContext
+from restate.exceptions import RetryableError
 
 EFFECTS_FILE = os.environ.get("PERDURE_TEST_EFFECTS", "")
 
@@ -104,6 +105,16 @@ async def sleep_for(ctx: Context, ms: int) -> str:
 @steps.handler()
 async def terminal(ctx: Context, message: str) -> None:
     raise restate.TerminalError(message, status_code=418)
+
+
+@steps.handler()
+async def retry_after(ctx: Context, tag: str) -> int:
+    """Fails twice asking for a 50 ms retry delay, then succeeds."""
+    record_effect(f"attempt:{tag}")
+    attempts = effects().count(f"attempt:{tag}")
+    if attempts < 3:
+        raise RetryableError("not yet", retry_after=timedelta(milliseconds=50))
+    return attempts
 
 
 proxy = restate.Service("Proxy")

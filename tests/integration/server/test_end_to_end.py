@@ -155,3 +155,10 @@ def test_output_and_attach_by_invocation_id(ingress) -> None:
     attached = ingress.get(f"/restate/invocation/{sent}/attach")
     assert attached.json() == "slept 300"
     assert ingress.get(f"/restate/invocation/{sent}/output").json() == "slept 300"
+
+
+def test_next_retry_delay_overrides_the_backoff(ingress) -> None:
+    started = time.monotonic()
+    assert ingress.post("/Steps/retry_after", json="ra").json() == 3
+    # The default policy would wait 500 ms + 1 s; the handler asked for 50 ms twice.
+    assert time.monotonic() - started < 1.2
