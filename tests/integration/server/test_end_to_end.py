@@ -162,3 +162,16 @@ def test_next_retry_delay_overrides_the_backoff(ingress) -> None:
     assert ingress.post("/Steps/retry_after", json="ra").json() == 3
     # The default policy would wait 500 ms + 1 s; the handler asked for 50 ms twice.
     assert time.monotonic() - started < 1.2
+
+
+def test_http2_deployment_driven_in_request_response_mode(server, sdk_services) -> None:
+    # Without use_http_11: discovery and attempts go over h2c (prior knowledge); the SDK
+    # advertises BIDI_STREAM, which perdure drives request-response for now.
+    response = httpx.post(f"{server.admin}/deployments", json={"uri": sdk_services.url}, timeout=30)
+    assert response.status_code == 201, response.text
+    listed = httpx.get(f"{server.admin}/deployments").json()["deployments"][0]
+    assert listed["http_version"] == "HTTP/2.0"
+    with httpx.Client(base_url=server.ingress, timeout=30) as client:
+        assert client.post("/Counter/h2/add", json=2).json() == {"oldValue": 0, "newValue": 2}
+        request = {"service": "Counter", "key": "h2", "handler": "add", "body": "1"}
+        assert client.post("/Proxy/call", json=request).json() == '{"oldValue": 2, "newValue": 3}'
