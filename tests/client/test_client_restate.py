@@ -6,14 +6,22 @@ Run: scripts/test tests/client (inside a loopback-only network namespace).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
 
 import pytest
 
-from perdure.client import Client, IngressError, IngressUnreachable, NotReadyError, connect
+from perdure.client import (
+    Client,
+    IngressError,
+    IngressUnreachable,
+    NotReadyError,
+    SendHandle,
+    connect,
+)
 from perdure.sdk.typed import TypedService, handler
 
 from .conftest import Stack
@@ -35,6 +43,29 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, within
         await asyncio.sleep(0.05)
 
 
+def known_perdure_gap(request: pytest.FixtureRequest, gap: str) -> None:
+    """Expect this test to fail against perdure's server, for the reason given: a feature
+    its ingress lacks so far. Strict: once the server has it, the XPASS fails the run, as a
+    reminder to remove the call."""
+    stack: Stack = request.getfixturevalue("stack")
+    if stack.kind == "perdure":
+        request.applymarker(pytest.mark.xfail(reason=f"perdure server: {gap}", strict=True))
+
+
+@contextlib.asynccontextmanager
+async def background(work: Awaitable[T]) -> AsyncIterator[asyncio.Future[T]]:
+    """Run `work` as a task for the block; cancel it if the block leaves it unfinished
+    (a failing test), so no request outlives its event loop."""
+    task = asyncio.ensure_future(work)
+    try:
+        yield task
+    finally:
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+
+
 class Nowhere(TypedService, name="ClientNowhere"):
     """Defined here only: the server never heard of it."""
 
@@ -45,7 +76,8 @@ class Nowhere(TypedService, name="ClientNowhere"):
 
 async def test_service_call_returns_the_handler_result(client: Client) -> None:
     assert await client.service(Greeter).greet("Ann") == "Hello Ann"
-    assert await client.service(Greeter).nothing() is None
+    # An empty 200 body: decoded as None (the Python SDK's encoding of None).
+    assert await client.service(Greeter).nothing() is None  # type: ignore[func-returns-value]
 
 
 async def test_headers_reach_the_handler_per_call_and_per_client(
@@ -83,7 +115,6 @@ async def test_delayed_idempotent_send_is_accepted_once_and_attachable(
     assert second.status == "PreviouslyAccepted" and second.previously_accepted
     assert second.invocation_id == first.invocation_id
     assert first.invocation_id.startswith("inv_1")
-    assert first.execution_time is not None
     assert await counter.get() == 0, "ran before its delay"
     assert not (await first.output()).ready
 
@@ -98,13 +129,25 @@ async def test_delayed_idempotent_send_is_accepted_once_and_attachable(
     assert await client.invocation(first.invocation_id).attach() == 7  # untyped: JSON
 
 
+async def test_delayed_send_reports_its_execution_time(
+    client: Client, key: str, request: pytest.FixtureRequest
+) -> None:
+    known_perdure_gap(request, "no executionTime in the 202 of a delayed send")
+    handle = await client.object(Counter, key).add.send(1, delay=timedelta(milliseconds=200))
+    assert handle.execution_time is not None
+    assert handle.execution_time.tzinfo is not None
+
+
 async def test_send_by_handler_reference_with_key(client: Client, key: str) -> None:
     handle = await client.send(Counter.add, 4, key=key, idempotency_key="ref")
     assert await handle.attach() == 4
     assert await client.call(Counter.get, key=key) == 4
 
 
-async def test_workflow_submit_output_attach(client: Client, key: str) -> None:
+async def test_workflow_submit_output_attach(
+    client: Client, key: str, request: pytest.FixtureRequest
+) -> None:
+    known_perdure_gap(request, "no /restate/workflow/{wf}/{key}/attach|output routes")
     workflow = client.workflow(SignUp, key)
     submitted = await workflow.submit("ann@example.com")
     again = await workflow.submit("ann@example.com")
@@ -120,19 +163,22 @@ async def test_workflow_submit_output_attach(client: Client, key: str) -> None:
     assert not_ready.value.status == 470
     assert not (await submitted.output()).ready
 
-    attached = asyncio.create_task(workflow.attach())
-    await asyncio.sleep(0.2)
-    assert not attached.done(), "attach returned before the workflow finished"
-    await workflow.approve("s3cret")
     expected = "ann@example.com approved with s3cret"
-    assert await asyncio.wait_for(attached, 20) == expected
+    async with background(workflow.attach()) as attached:
+        await asyncio.sleep(0.2)
+        assert not attached.done(), "attach returned before the workflow finished"
+        await workflow.approve("s3cret")
+        assert await asyncio.wait_for(attached, 20) == expected
     done = await workflow.output()
     assert done.ready and done.value == expected
     assert await submitted.attach() == expected
     assert await workflow.stage() == "done"
 
 
-async def test_workflow_run_call_after_submit_is_a_conflict(client: Client, key: str) -> None:
+async def test_workflow_run_call_after_submit_is_a_conflict(
+    client: Client, key: str, request: pytest.FixtureRequest
+) -> None:
+    known_perdure_gap(request, "a shared workflow handler waits for the running run handler")
     workflow = client.workflow(SignUp, key)
     await workflow.submit("bob@example.com")
     with pytest.raises(IngressError) as conflict:
@@ -142,24 +188,26 @@ async def test_workflow_run_call_after_submit_is_a_conflict(client: Client, key:
     assert await workflow.attach() == "bob@example.com approved with x"
 
 
-async def _waiting_awakeable(client: Client, key: str) -> tuple[str, asyncio.Task[str]]:
+async def _waiting_awakeable(client: Client, key: str) -> tuple[str, SendHandle[str]]:
     waiter = client.object(Waiter, key)
     handle = await waiter.wait.send(idempotency_key="wait")
     awakeable_id = await eventually(waiter.awakeable_id, "the awakeable to be created")
-    return awakeable_id, asyncio.create_task(handle.attach())
+    return awakeable_id, handle
 
 
-async def test_resolve_awakeable(client: Client, key: str) -> None:
-    awakeable_id, result = await _waiting_awakeable(client, key)
+async def test_resolve_awakeable(client: Client, key: str, request: pytest.FixtureRequest) -> None:
+    known_perdure_gap(request, "no /restate/a/{id}/resolve route")
+    awakeable_id, handle = await _waiting_awakeable(client, key)
     await client.resolve_awakeable(awakeable_id, "from the client")
-    assert await asyncio.wait_for(result, 20) == "from the client"
+    assert await handle.attach() == "from the client"
 
 
-async def test_reject_awakeable(client: Client, key: str) -> None:
-    awakeable_id, result = await _waiting_awakeable(client, key)
+async def test_reject_awakeable(client: Client, key: str, request: pytest.FixtureRequest) -> None:
+    known_perdure_gap(request, "no /restate/a/{id}/reject route")
+    awakeable_id, handle = await _waiting_awakeable(client, key)
     await client.reject_awakeable(awakeable_id, "no way")
     with pytest.raises(IngressError) as failure:
-        await asyncio.wait_for(result, 20)
+        await handle.attach()
     assert failure.value.source == "invocation"
     assert failure.value.message == "no way"
     assert failure.value.code == 500
