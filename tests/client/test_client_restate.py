@@ -80,6 +80,10 @@ async def test_service_call_returns_the_handler_result(client: Client) -> None:
     assert await client.service(Greeter).nothing() is None  # type: ignore[func-returns-value]
 
 
+async def test_class_handler_reference_works_in_service_call(client: Client) -> None:
+    assert await client.service(Greeter).greet_via_call("Bo") == "via call: Hello Bo"
+
+
 async def test_headers_reach_the_handler_per_call_and_per_client(
     client: Client, stack: Stack
 ) -> None:
@@ -184,7 +188,7 @@ async def test_workflow_run_call_after_submit_is_a_conflict(
     with pytest.raises(IngressError) as conflict:
         await workflow.run("bob@example.com")
     assert conflict.value.status == 409
-    await workflow.approve("x")
+    await asyncio.wait_for(workflow.approve("x"), 10)
     assert await workflow.attach() == "bob@example.com approved with x"
 
 

@@ -52,6 +52,11 @@ class Greeter(TypedService, name="ClientGreeter"):
     async def nothing(ctx: Context) -> None:
         return None
 
+    @handler()
+    async def greet_via_call(ctx: Context, name: str) -> str:
+        """Calls `greet` durably, naming it by the class attribute (a HandlerRef)."""
+        return "via call: " + await ctx.service_call(Greeter.greet, name)
+
 
 class Counter(TypedObject, name="ClientCounter"):
     @handler()
