@@ -5,7 +5,7 @@ runs with ``import perdure as restate``. Importing it loads neither the server n
 store: a deployment carries no database driver.
 """
 
-from perdure import exceptions, serde  # noqa: F401  (restate.serde / restate.exceptions)
+from perdure import exceptions, serde, typed  # noqa: F401  (restate.serde / restate.exceptions)
 from perdure._version import __version__
 from perdure.sdk.combinators import as_completed, gather, select, wait_completed
 from perdure.sdk.context import (
@@ -33,6 +33,7 @@ from perdure.sdk.object import VirtualObject
 from perdure.sdk.retry_policy import InvocationRetryPolicy
 from perdure.sdk.serde import BytesSerde, DefaultSerde, JsonSerde, PydanticJsonSerde, Serde
 from perdure.sdk.service import Service
+from perdure.sdk.typed import TypedObject, TypedService, TypedWorkflow
 from perdure.sdk.workflow import Workflow
 
 __all__ = [
@@ -56,6 +57,9 @@ __all__ = [
     "Serde",
     "Service",
     "TerminalError",
+    "TypedObject",
+    "TypedService",
+    "TypedWorkflow",
     "VirtualObject",
     "Workflow",
     "WorkflowContext",
