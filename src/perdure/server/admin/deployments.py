@@ -99,26 +99,37 @@ def register_txn(
     discovered: Discovered,
     force: bool,
     now: int,
+    breaking: bool = False,
+    replace_id: str | None = None,
 ) -> tuple[DeploymentRow, bool]:
-    """Store the deployment and its services. Returns (row, created)."""
-    existing = next(
-        (
-            d
-            for d in txn.list_deployments()
-            if d.uri == uri and d.additional_headers == additional_headers
-        ),
-        None,
-    )
+    """Store the deployment and its services. Returns (row, written).
+
+    `replace_id` names the deployment to overwrite in place (PATCH with `overwrite`);
+    otherwise one with the same uri and headers is overwritten only with `force`.
+    """
+    if replace_id is not None:
+        existing = txn.get_deployment(replace_id)
+        force = True
+    else:
+        existing = next(
+            (
+                d
+                for d in txn.list_deployments()
+                if d.uri == uri and d.additional_headers == additional_headers
+            ),
+            None,
+        )
     if existing is not None and not force:
         return existing, False
     manifest = discovered.manifest
     for service in manifest.services:
         old = txn.get_service(service.name)
-        if old is not None and old.ty != service.ty and not force:
+        if old is not None and old.ty != service.ty and not (force or breaking):
             raise RegistrationError(
                 409,
                 f"service {service.name} changes type from {old.ty} to {service.ty}; "
-                "register with force to allow this breaking change",
+                "register with breaking (or force) to allow this breaking change",
+                "META0006",
             )
     deployment = DeploymentRow(
         id=existing.id if existing is not None else new_deployment_id(),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.manifest import OutputSpec
 from perdure.server.http import Response, json_response
@@ -35,3 +37,9 @@ def invocation_result(invocation_id: str, result: bytes, output: OutputSpec | No
     if spec.content_type is not None and (content or spec.set_content_type_if_empty):
         headers.append(("content-type", spec.content_type))
     return Response(200, content, tuple(headers))
+
+
+def rfc3339(ms: int) -> str:
+    """A timestamp in ms since the epoch as restate prints it (UTC, millisecond precision)."""
+    moment = datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
