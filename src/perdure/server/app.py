@@ -17,7 +17,14 @@ from hypercorn.config import Config as HypercornConfig
 from perdure.protocol.identity import RequestSigner, load_private_key_pem
 from perdure.server.admin.app import AdminApp
 from perdure.server.clock import Clock, SystemClock
-from perdure.server.commands import ArmTimer, Effect, InvocationEnded, Recover, StartAttempt
+from perdure.server.commands import (
+    ArmTimer,
+    Effect,
+    InvocationEnded,
+    NotificationCommitted,
+    Recover,
+    StartAttempt,
+)
 from perdure.server.config import ServerConfig
 from perdure.server.engine import Engine
 from perdure.server.ingress.app import IngressApp
@@ -64,6 +71,8 @@ async def run_server(
                 timers.arm(effect.timer_id, effect.due_at)
             elif isinstance(effect, InvocationEnded):
                 waiters.resolve(effect.invocation_id, effect.result)
+            elif isinstance(effect, NotificationCommitted):
+                invoker.forward(effect)
 
         processor = PartitionProcessor(store, engine, run_effect)
         timers = TimerService(clock, processor.submit_nowait)

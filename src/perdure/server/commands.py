@@ -88,6 +88,11 @@ class AttemptPlan:
     additional_headers: dict[str, str]
     protocol_version: int
     body: bytes  # StartMessage + every journal entry, framed
+    # How the invoker drives it (protocol reference §2.4, §6.2); the timeouts are already
+    # resolved from handler, service and server defaults.
+    protocol_mode: str = "REQUEST_RESPONSE"  # or "BIDI_STREAM"
+    inactivity_timeout_ms: int = 60_000
+    abort_timeout_ms: int = 600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +112,20 @@ class InvocationEnded:
     result: bytes
 
 
-Effect = StartAttempt | ArmTimer | InvocationEnded
+@dataclass(frozen=True, slots=True)
+class NotificationCommitted:
+    """A notification entry committed to the journal of an invocation whose attempt
+    `attempt` is running: a bidi attempt streams it to the deployment. Emitted only after
+    the commit, like every effect, so nothing uncommitted reaches a handler."""
+
+    invocation_id: str
+    attempt: int
+    index: int
+    entry_type: int
+    payload: bytes
+
+
+Effect = StartAttempt | ArmTimer | InvocationEnded | NotificationCommitted
 
 
 @dataclass(slots=True)

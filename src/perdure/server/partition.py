@@ -28,6 +28,7 @@ from perdure.server.commands import (
     SdkFrames,
 )
 from perdure.server.engine import Engine
+from perdure.server.invoker.live import JournalTap
 from perdure.server.sdk_messages import apply_sdk_frames
 from perdure.store.api import Store, WriteTxn
 
@@ -54,6 +55,9 @@ class PartitionProcessor:
         return await self.submit_nowait(command)
 
     def _apply(self, command: Command, txn: WriteTxn) -> Outcome:
+        # Running bidi attempts get the notifications this command appends (after commit).
+        tap = JournalTap(txn)
+        txn = tap.txn
         outcome = Outcome()
         engine = self._engine
         if isinstance(command, SdkFrames):
@@ -66,6 +70,7 @@ class PartitionProcessor:
             engine.fire_timer(txn, command, outcome)
         elif isinstance(command, Recover):
             engine.recover(txn, outcome)
+        tap.emit(outcome)
         return outcome
 
     async def run(self) -> None:

@@ -31,6 +31,7 @@ from perdure.server.commands import (
     StartAttempt,
 )
 from perdure.server.config import ServerConfig
+from perdure.server.invoker.options import attempt_timeouts
 from perdure.server.lifecycle import InvocationStatus as S, check_transition
 from perdure.server.schema import ServiceInfo, Target
 from perdure.store.api import InvocationRow, JournalEntryRow, TimerRow, WaiterRow, WriteTxn
@@ -206,6 +207,7 @@ class Engine:
         # The first attempt pins the deployment and protocol version for good.
         row = replace(row, deployment_id=deployment.id, protocol_version=version)
         txn.put_invocation(row)
+        inactivity_ms, abort_ms = attempt_timeouts(info, row.handler, self.config)
         plan = AttemptPlan(
             invocation_id=row.id,
             attempt=row.attempt,
@@ -218,6 +220,9 @@ class Engine:
             additional_headers=deployment.additional_headers,
             protocol_version=version,
             body=self.attempt_body(txn, row, info, now),
+            protocol_mode=deployment.protocol_mode,
+            inactivity_timeout_ms=inactivity_ms,
+            abort_timeout_ms=abort_ms,
         )
         outcome.effects.append(StartAttempt(plan))
         return row

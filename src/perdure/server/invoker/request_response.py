@@ -6,7 +6,7 @@ In this mode the deployment can receive nothing after the request body, so every
 a result that is not yet in the journal ends in a suspension and a later full replay.
 
 httpx is fine here because the request is complete before the response is read; the bidi
-mode (HTTP/2, both sides streaming) needs its own `h2` client and will live next to this.
+mode (HTTP/2, both sides streaming) uses our own `h2` client (bidi.py, h2client.py).
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ def attempt_headers(
     return headers
 
 
-def _retry_after(response: httpx.Response) -> int | None:
-    value = response.headers.get("retry-after")
+def retry_after_ms(value: str | None) -> int | None:
+    """A `retry-after` header (seconds, or a duration) in ms; None if absent or bad."""
     if value is None:
         return None
     try:
@@ -109,11 +109,17 @@ async def _exchange(
     max_frame_size: int,
 ) -> None:
     headers = attempt_headers(plan, cluster_name, signer)
-    async with client.stream("POST", invoke_url(plan), content=plan.body, headers=headers) as resp:
+    # The read timeout bounds each wait for the deployment's next bytes: the abort timeout
+    # (the request body is closed from the start in this mode).
+    timeout = httpx.Timeout(30.0, read=plan.abort_timeout_ms / 1000)
+    async with client.stream(
+        "POST", invoke_url(plan), content=plan.body, headers=headers, timeout=timeout
+    ) as resp:
         if resp.status_code != 200:
             body = (await resp.aread())[:500].decode("utf-8", "replace")
             raise AttemptError(
-                f"deployment answered HTTP {resp.status_code}: {body}", _retry_after(resp)
+                f"deployment answered HTTP {resp.status_code}: {body}",
+                retry_after_ms(resp.headers.get("retry-after")),
             )
         version = parse_protocol_content_type(resp.headers.get("content-type"))
         if version != plan.protocol_version:
