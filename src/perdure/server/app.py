@@ -18,7 +18,9 @@ from perdure.protocol.identity import RequestSigner, load_private_key_pem
 from perdure.server.admin.app import AdminApp
 from perdure.server.clock import Clock, SystemClock
 from perdure.server.commands import (
+    AbortAttempt,
     ArmTimer,
+    Cleanup,
     Effect,
     InvocationEnded,
     NotificationCommitted,
@@ -47,6 +49,16 @@ def _hypercorn_config(host: str, port: int) -> HypercornConfig:
     return config
 
 
+async def _cleaner(processor: PartitionProcessor, interval_ms: int) -> None:
+    """Purge expired completed invocations every `interval_ms` (retention, S13)."""
+    while True:
+        await asyncio.sleep(max(interval_ms, 10) / 1000)
+        try:
+            await processor.submit(Cleanup())
+        except Exception:
+            logger.exception("the cleaner pass failed; it runs again next interval")
+
+
 async def run_server(
     config: ServerConfig, *, shutdown: asyncio.Event, clock: Clock | None = None
 ) -> None:
@@ -73,6 +85,10 @@ async def run_server(
                 waiters.resolve(effect.invocation_id, effect.result)
             elif isinstance(effect, NotificationCommitted):
                 invoker.forward(effect)
+            elif isinstance(effect, AbortAttempt):
+                # Fencing already drops the attempt's frames; aborting frees the
+                # connection (and the deployment's work) early.
+                invoker.abort(effect.invocation_id, effect.attempt)
 
         processor = PartitionProcessor(store, engine, run_effect)
         timers = TimerService(clock, processor.submit_nowait)
@@ -85,6 +101,9 @@ async def run_server(
                 group.create_task(processor.run(), name="processor"),
                 group.create_task(timers.run(), name="timers"),
                 group.create_task(invoker.run(), name="invoker"),
+                group.create_task(
+                    _cleaner(processor, config.cleanup_interval_ms), name="cleaner"
+                ),
             ]
             for timer in await store.read(lambda txn: txn.all_timers()):
                 assert timer.id is not None
@@ -120,7 +139,7 @@ async def run_server(
             )
             await shutdown.wait()
             # The HTTP servers stop on the trigger; the engine tasks loop forever.
-            for task in tasks[:3]:
+            for task in tasks[:4]:
                 task.cancel()
     finally:
         await store.close()

@@ -59,7 +59,42 @@ class Recover:
     """At startup: give every invocation that was running when we stopped a new attempt."""
 
 
-Command = Invoke | SdkFrames | AttemptFailed | FireTimer | Recover
+@dataclass(frozen=True, slots=True)
+class CompleteSignal:
+    """Deliver unnamed signal `signal_index` to an invocation (an awakeable completed from
+    the ingress). Exactly one of `value` / `failure` (code, message) is set."""
+
+    invocation_id: str
+    signal_index: int
+    value: bytes | None = None
+    failure: tuple[int, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationControl:
+    """An operator action from the admin API: cancel, kill, purge, pause or resume.
+    `deployment` (resume only): "keep", "latest" or a deployment id."""
+
+    operation: str
+    invocation_id: str
+    deployment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cleanup:
+    """Purge completed invocations (and journals) whose retention ended."""
+
+
+Command = (
+    Invoke
+    | SdkFrames
+    | AttemptFailed
+    | FireTimer
+    | Recover
+    | CompleteSignal
+    | InvocationControl
+    | Cleanup
+)
 
 
 # ---- replies and effects ----------------------------------------------------------
@@ -113,6 +148,23 @@ class InvocationEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class AbortAttempt:
+    """Stop attempt `attempt` of an invocation now (killed or paused): its frames would
+    be dropped anyway (attempt fencing), this just frees the connection early."""
+
+    invocation_id: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class ControlReply:
+    """What an `InvocationControl` did, as the admin API's HTTP status and message."""
+
+    status: int
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class NotificationCommitted:
     """A notification entry committed to the journal of an invocation whose attempt
     `attempt` is running: a bidi attempt streams it to the deployment. Emitted only after
@@ -125,7 +177,7 @@ class NotificationCommitted:
     payload: bytes
 
 
-Effect = StartAttempt | ArmTimer | InvocationEnded | NotificationCommitted
+Effect = StartAttempt | ArmTimer | InvocationEnded | AbortAttempt | NotificationCommitted
 
 
 @dataclass(slots=True)

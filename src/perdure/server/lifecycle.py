@@ -11,6 +11,10 @@ crash, will again be) driving the handler. An attempt ends in one of three ways:
 - Error or a transport failure: `backing-off` until the retry timer fires, then `running`;
   when the retry policy is exhausted, `paused` (or `completed` with the failure on kill).
 
+An operator may pause a running, backing-off or suspended invocation and resume a paused,
+suspended or backing-off one (a new attempt now); kill and cancel complete an invocation
+from any status but `completed`.
+
 Every invocation is created `ready` (stored, no attempt yet) and moves on in the same
 transaction. Starting a new attempt while `running` (running -> running) happens
 when a suspension races with an already stored notification. `completed` is final.
@@ -40,7 +44,7 @@ TRANSITIONS: dict[InvocationStatus, frozenset[InvocationStatus]] = {
     S.READY: frozenset({S.SCHEDULED, S.RUNNING, S.PENDING, S.COMPLETED}),
     S.RUNNING: frozenset({S.RUNNING, S.SUSPENDED, S.BACKING_OFF, S.PAUSED, S.COMPLETED}),
     S.BACKING_OFF: frozenset({S.RUNNING, S.PAUSED, S.COMPLETED}),
-    S.SUSPENDED: frozenset({S.RUNNING, S.COMPLETED}),
+    S.SUSPENDED: frozenset({S.RUNNING, S.PAUSED, S.COMPLETED}),
     S.PAUSED: frozenset({S.RUNNING, S.COMPLETED}),
     S.COMPLETED: frozenset(),
 }

@@ -19,15 +19,18 @@ from functools import partial
 
 from perdure.server.commands import (
     AttemptFailed,
+    Cleanup,
     Command,
+    CompleteSignal,
     Effect,
     FireTimer,
+    InvocationControl,
     Invoke,
     Outcome,
     Recover,
     SdkFrames,
 )
-from perdure.server.engine import Engine
+from perdure.server.engine import Engine, control, retention, signals
 from perdure.server.invoker.live import JournalTap
 from perdure.server.sdk_messages import apply_sdk_frames
 from perdure.store.api import Store, WriteTxn
@@ -70,6 +73,12 @@ class PartitionProcessor:
             engine.fire_timer(txn, command, outcome)
         elif isinstance(command, Recover):
             engine.recover(txn, outcome)
+        elif isinstance(command, CompleteSignal):
+            outcome.reply = signals.on_complete_signal(engine, txn, command, outcome)
+        elif isinstance(command, InvocationControl):
+            outcome.reply = control.apply(engine, txn, command, outcome)
+        elif isinstance(command, Cleanup):
+            retention.cleanup(engine, txn, outcome)
         tap.emit(outcome)
         return outcome
 

@@ -30,8 +30,19 @@ class Target:
         return self.service_ty == "VIRTUAL_OBJECT" and self.handler_ty == "EXCLUSIVE"
 
     @property
+    def workflow_run(self) -> bool:
+        """The workflow's main handler: runs once per key, with a deterministic id."""
+        return self.service_ty == "WORKFLOW" and self.handler_ty == "WORKFLOW"
+
+    @property
     def can_write_state(self) -> bool:
         return self.exclusive or (self.service_ty == "WORKFLOW" and self.handler_ty == "WORKFLOW")
+
+
+@dataclass(frozen=True, slots=True)
+class Retentions:
+    completion_ms: int
+    journal_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +89,32 @@ class ServiceInfo:
                 )
                 policy = replace(policy, on_max_attempts=on_max)
         return policy
+
+    def option_ms(self, handler_name: str, name: str, default: int) -> int:
+        """A duration option (e.g. "journal_retention_ms"): handler, else service, else default."""
+        handler = self.handler(handler_name)
+        for options in (handler.options if handler else None, self.manifest.options):
+            value = None if options is None else getattr(options, name)
+            if value is not None:
+                return int(value)
+        return default
+
+    def retentions(self, handler_name: str, *, idempotent: bool, default_ms: int) -> Retentions:
+        """How long a completed invocation of `handler_name` is kept (restate's
+        `compute_retention`): a workflow run or a request with an idempotency key keeps its
+        completion for the workflow/idempotency retention and its journal at most that long;
+        anything else keeps its completion exactly as long as its journal."""
+        journal = self.option_ms(handler_name, "journal_retention_ms", default_ms)
+        handler = self.handler(handler_name)
+        if handler is not None and handler.ty == "WORKFLOW":
+            completion = self.option_ms(
+                handler_name, "workflow_completion_retention_ms", default_ms
+            )
+            return Retentions(completion, min(journal, completion))
+        if idempotent:
+            completion = self.option_ms(handler_name, "idempotency_retention_ms", default_ms)
+            return Retentions(completion, min(journal, completion))
+        return Retentions(journal, journal)
 
     def lazy_state(self, handler_name: str) -> bool:
         handler = self.handler(handler_name)

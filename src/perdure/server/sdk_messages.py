@@ -17,10 +17,12 @@ from google.protobuf.message import Message
 from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.errors import UnknownMessageType
 from perdure.protocol.framing import Frame
-from perdure.protocol.ids import InvocationId, idempotent_request_uuid, partition_key_for
+from perdure.protocol.ids import InvocationId, partition_key_for
 from perdure.protocol.messages import MessageType, decode_payload, parse_type
 from perdure.server.commands import ArmTimer, Outcome, SdkFrames
-from perdure.server.engine import Engine, NotFoundError
+from perdure.server.engine import Engine, NotFoundError, attach, promises, signals
+from perdure.server.engine.core import notification_from_result
+from perdure.server.invocation_ids import idempotent_invocation_id, workflow_invocation_id
 from perdure.server.lifecycle import InvocationStatus as S
 from perdure.server.schema import Target
 from perdure.store.api import InvocationRow, TimerRow, WriteTxn
@@ -43,6 +45,15 @@ _JOURNAL_ONLY = {
     MessageType.GET_EAGER_STATE_KEYS,
     MessageType.RUN,
 }
+_PROMISES = {MessageType.GET_PROMISE, MessageType.PEEK_PROMISE, MessageType.COMPLETE_PROMISE}
+# Commands whose effect reaches other invocations (and possibly this one).
+_CROSS = {
+    MessageType.SEND_SIGNAL,
+    MessageType.COMPLETE_AWAKEABLE,
+    MessageType.ATTACH_INVOCATION,
+    MessageType.GET_INVOCATION_OUTPUT,
+}
+WORKFLOW_ALREADY_INVOKED = "the workflow method was already invoked"
 
 
 class AttemptFailure(Exception):
@@ -143,6 +154,12 @@ class _FrameHandler:
             assert isinstance(message, pb.OneWayCallCommandMessage)
             self.one_way_call(payload, message)
             return
+        if message_type in _PROMISES:
+            self.promise(message_type, payload, message)
+            return
+        if message_type in _CROSS:
+            self.cross(message_type, payload, message)
+            return
         if message_type not in _JOURNAL_ONLY | _STATE_READS | _STATE_WRITES | {MessageType.SLEEP}:
             raise AttemptFailure(
                 UNSUPPORTED_FEATURE, f"perdure does not support {message_type.name} yet"
@@ -195,6 +212,49 @@ class _FrameHandler:
             assert timer.id is not None
             self.outcome.effects.append(ArmTimer(timer.id, timer.due_at))
 
+    def promise(self, message_type: MessageType, payload: bytes, message: Message) -> None:
+        if self.row.service_ty != "WORKFLOW" or self.row.key is None:
+            raise AttemptFailure(
+                500, f"{self.row.service} is not a workflow: it has no durable promises"
+            )
+        self.row = self.engine.append(self.txn, self.row, message_type, payload)
+        if isinstance(message, pb.GetPromiseCommandMessage):
+            self.row = promises.get_promise(self.engine, self.txn, self.row, message)
+        elif isinstance(message, pb.PeekPromiseCommandMessage):
+            self.row = promises.peek_promise(self.engine, self.txn, self.row, message)
+        else:
+            assert isinstance(message, pb.CompletePromiseCommandMessage)
+            self.row = promises.complete_promise(
+                self.engine, self.txn, self.row, message, self.outcome
+            )
+
+    def cross(self, message_type: MessageType, payload: bytes, message: Message) -> None:
+        """Append the command, store this row, then act on the other invocation (which may
+        be this one: it then sees the stored row), then reload this row."""
+        self.row = self.engine.append(self.txn, self.row, message_type, payload)
+        if isinstance(message, pb.AttachInvocationCommandMessage):
+            self.row = attach.attach(self.engine, self.txn, self.row, message)
+            return
+        if isinstance(message, pb.GetInvocationOutputCommandMessage):
+            self.row = attach.get_output(self.engine, self.txn, self.row, message)
+            return
+        if isinstance(message, pb.SendSignalCommandMessage):
+            target: tuple[str, pb.NotificationTemplate] | None = (
+                message.target_invocation_id,
+                signals.from_send_signal(message),
+            )
+        else:
+            assert isinstance(message, pb.CompleteAwakeableCommandMessage)
+            target = signals.from_complete_awakeable(message)
+        if target is None:
+            return
+        self.txn.put_invocation(self.row)
+        if not signals.deliver(self.engine, self.txn, target[0], target[1], self.outcome):
+            logger.info("signal from %s for unknown invocation %s dropped", self.row.id, target[0])
+        stored = self.txn.get_invocation(self.row.id)
+        assert stored is not None
+        self.row = stored
+
     def append_notification(
         self, entry_type: MessageType, notification: pb.NotificationTemplate, completion_id: int
     ) -> None:
@@ -218,14 +278,15 @@ class _FrameHandler:
         return target
 
     def child_id(self, target: Target, key: str, idempotency_key: str | None) -> str:
+        if target.workflow_run:
+            # Once per workflow key; an idempotency key would change nothing here.
+            return workflow_invocation_id(target.service, key)
         if idempotency_key is not None:
             if not idempotency_key:
                 raise AttemptFailure(400, "an idempotency key must not be empty")
-            uuid = idempotent_request_uuid(
+            return idempotent_invocation_id(
                 target.service, key if target.keyed else None, target.handler, idempotency_key
             )
-            partition_key = partition_key_for(key if target.keyed else idempotency_key)
-            return str(InvocationId(partition_key, uuid))
         return str(InvocationId.generate(partition_key_for(key) if target.keyed else None))
 
     def spawn(
@@ -241,6 +302,9 @@ class _FrameHandler:
         result_completion_id: int | None,
         execution_time: int | None,
     ) -> None:
+        if target.workflow_run and idempotency_key is not None:
+            logger.warning("ignoring the idempotency key of a call to workflow %s", target.service)
+            idempotency_key = None
         child_id = self.child_id(target, key, idempotency_key)
         self.row = self.engine.append(self.txn, self.row, message_type, payload)
         existing = self.txn.get_invocation(child_id)
@@ -268,20 +332,22 @@ class _FrameHandler:
             MessageType.CALL_INVOCATION_ID_COMPLETION, notification, invocation_id_idx
         )
         if existing is not None and result_completion_id is not None:
+            if target.workflow_run:
+                # A workflow runs once per key: a second call fails, it does not attach.
+                notification = pb.NotificationTemplate(completion_id=result_completion_id)
+                notification.failure.code = 409
+                notification.failure.message = WORKFLOW_ALREADY_INVOKED
+                self.append_notification(
+                    MessageType.CALL_COMPLETION, notification, result_completion_id
+                )
             # A call deduplicated by its idempotency key gets the first call's result.
-            if existing.status == S.COMPLETED and existing.result is not None:
+            elif existing.status == S.COMPLETED and existing.result is not None:
                 self.deliver_result(existing.result, result_completion_id)
             else:
                 self.engine.add_waiter(self.txn, child_id, self.row.id, result_completion_id)
 
     def deliver_result(self, result: bytes, completion_id: int) -> None:
-        output = pb.OutputCommandMessage()
-        output.ParseFromString(result)
-        notification = pb.NotificationTemplate(completion_id=completion_id)
-        if output.HasField("failure"):
-            notification.failure.CopyFrom(output.failure)
-        else:
-            notification.value.CopyFrom(output.value)
+        notification = notification_from_result(result, completion_id)
         self.append_notification(MessageType.CALL_COMPLETION, notification, completion_id)
 
     def call(self, payload: bytes, message: pb.CallCommandMessage) -> None:

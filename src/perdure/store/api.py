@@ -97,6 +97,8 @@ class InvocationRow:
     completion_retention_ms: int = 0
     completed_at: int | None = None
     result: bytes | None = None
+    # How long the journal is kept after completion (at most completion_retention_ms).
+    journal_retention_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,11 +140,16 @@ class InboxRow:
 
 @dataclass(frozen=True, slots=True)
 class WaiterRow:
-    """`caller_id` waits for `invocation_id` to end; its result goes to `completion_id`."""
+    """`caller_id` waits for `invocation_id` to end; its result goes to `completion_id`.
+
+    `entry_type` is the notification the result becomes: a CallCompletion (0x800D) for a
+    call, an AttachInvocationCompletion (0x8012) for an attach.
+    """
 
     invocation_id: str
     caller_id: str
     completion_id: int
+    entry_type: int = 0x800D
 
 
 # ---- per-table interfaces ----------------------------------------------------
@@ -167,6 +174,14 @@ class InvocationTable(Protocol):
     def get_invocation(self, invocation_id: str) -> InvocationRow | None: ...
     def invocations_with_status(self, status: str) -> list[InvocationRow]: ...
     def list_invocations(self, limit: int = 1000) -> list[InvocationRow]: ...
+    def delete_invocation(self, invocation_id: str) -> None: ...
+    def expired_completions(self, now: int, limit: int) -> list[InvocationRow]:
+        """Completed invocations whose completion retention ended at or before `now`."""
+        ...
+
+    def expired_journals(self, now: int, limit: int) -> list[InvocationRow]:
+        """Completed invocations that still have a journal whose retention ended."""
+        ...
 
 
 class JournalTable(Protocol):
@@ -176,6 +191,7 @@ class JournalTable(Protocol):
         self, invocation_id: str, completion_ids: Sequence[int], signal_ids: Sequence[int]
     ) -> bool: ...
     def has_completion(self, invocation_id: str, completion_id: int, entry_type: int) -> bool: ...
+    def delete_journal(self, invocation_id: str) -> None: ...
 
 
 class StateTable(Protocol):
@@ -206,12 +222,32 @@ class TimerTable(Protocol):
     def add_timer(self, row: TimerRow) -> TimerRow: ...
     def get_timer(self, timer_id: int) -> TimerRow | None: ...
     def delete_timer(self, timer_id: int) -> None: ...
+    def delete_timers_of(self, invocation_id: str) -> None: ...
     def all_timers(self) -> list[TimerRow]: ...
 
 
 class WaiterTable(Protocol):
     def add_waiter(self, row: WaiterRow) -> None: ...
     def take_waiters(self, invocation_id: str) -> list[WaiterRow]: ...
+
+
+class PromiseTable(Protocol):
+    """Durable promises of a workflow key. `result` is a serialized OutputCommandMessage
+    (value or failure); a promise row exists only once completed."""
+
+    def get_promise(self, service: str, key: str, name: str) -> bytes | None: ...
+    def complete_promise(self, service: str, key: str, name: str, result: bytes) -> bool:
+        """Store the first completion; False (and nothing changed) if already completed."""
+        ...
+
+    def add_promise_listener(
+        self, service: str, key: str, name: str, invocation_id: str, completion_id: int
+    ) -> None: ...
+    def take_promise_listeners(self, service: str, key: str, name: str) -> list[tuple[str, int]]:
+        """Remove and return the (invocation id, completion id) pairs waiting on a promise."""
+        ...
+
+    def clear_promises(self, service: str, key: str) -> None: ...
 
 
 class ReadTxn(
@@ -224,6 +260,7 @@ class ReadTxn(
     InboxTable,
     TimerTable,
     WaiterTable,
+    PromiseTable,
     Protocol,
 ):
     """Every table. Reads see a consistent snapshot; writes only work in `Store.write`."""

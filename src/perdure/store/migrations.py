@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from perdure.store.views import INTROSPECTION_VIEWS_SQL
+
 
 @dataclass(frozen=True, slots=True)
 class Migration:
@@ -125,4 +127,23 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
         ) WITHOUT ROWID;
         """,
     ),
+    Migration(
+        "0002_retention_promises_attach",
+        """
+        ALTER TABLE invocations ADD COLUMN journal_retention_ms INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX invocations_completed ON invocations (status, completed_at);
+        ALTER TABLE waiters ADD COLUMN entry_type INTEGER NOT NULL DEFAULT 32781;
+        CREATE TABLE promise_listeners (
+            service TEXT NOT NULL,
+            key TEXT NOT NULL,
+            name TEXT NOT NULL,
+            invocation_id TEXT NOT NULL,
+            completion_id INTEGER NOT NULL,
+            PRIMARY KEY (service, key, name, invocation_id, completion_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX timers_invocation ON timers (invocation_id)
+        """,
+    ),
+    # The system tables of restate's `/query`, as views (see perdure.store.views).
+    Migration("0003_introspection_views", INTROSPECTION_VIEWS_SQL),
 )

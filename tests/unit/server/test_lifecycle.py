@@ -29,6 +29,7 @@ def test_every_status_has_a_row_and_completed_is_final() -> None:
         (S.RUNNING, S.BACKING_OFF),
         (S.BACKING_OFF, S.RUNNING),
         (S.RUNNING, S.PAUSED),
+        (S.SUSPENDED, S.PAUSED),  # paused by an operator
         (S.SCHEDULED, S.READY),
         (S.RUNNING, S.COMPLETED),
     ],

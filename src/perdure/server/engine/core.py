@@ -33,7 +33,7 @@ from perdure.server.commands import (
 from perdure.server.config import ServerConfig
 from perdure.server.invoker.options import attempt_timeouts
 from perdure.server.lifecycle import InvocationStatus as S, check_transition
-from perdure.server.schema import ServiceInfo, Target
+from perdure.server.schema import Retentions, ServiceInfo, Target
 from perdure.store.api import InvocationRow, JournalEntryRow, TimerRow, WaiterRow, WriteTxn
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,24 @@ logger = logging.getLogger(__name__)
 
 class NotFoundError(LookupError):
     """The target service or handler is not registered."""
+
+
+def notification_from_result(result: bytes, completion_id: int) -> pb.NotificationTemplate:
+    """The notification carrying a stored result (a serialized OutputCommandMessage)."""
+    output = pb.OutputCommandMessage()
+    output.ParseFromString(result)
+    notification = pb.NotificationTemplate(completion_id=completion_id)
+    if output.HasField("failure"):
+        notification.failure.CopyFrom(output.failure)
+    else:
+        notification.value.CopyFrom(output.value)
+    return notification
+
+
+def failure_result(code: int, message: str) -> bytes:
+    """A stored result that is a terminal failure."""
+    failure = pb.Failure(code=code, message=message)
+    return pb.OutputCommandMessage(failure=failure).SerializeToString()
 
 
 class Engine:
@@ -130,7 +148,15 @@ class Engine:
     ) -> InvocationRow:
         """Store a new invocation with its Input entry, then queue or start it."""
         now = self.clock.now_ms()
-        retention = self.config.default_retention_ms
+        info = self.service_info(txn, target.service)
+        default = self.config.default_retention_ms
+        retention = (
+            info.retentions(
+                target.handler, idempotent=idempotency_key is not None, default_ms=default
+            )
+            if info is not None
+            else Retentions(default, default)
+        )
         row = InvocationRow(
             id=invocation_id,
             service=target.service,
@@ -147,7 +173,8 @@ class Engine:
             last_progress_at=now,
             execution_time=execution_time,
             random_seed=random_seed_for(InvocationId.parse(invocation_id)),
-            completion_retention_ms=retention,
+            completion_retention_ms=retention.completion_ms,
+            journal_retention_ms=retention.journal_ms,
         )
         entry = pb.InputCommandMessage(
             headers=[pb.Header(key=k, value=v) for k, v in headers],
@@ -290,9 +317,7 @@ class Engine:
             policy = info.retry_policy(row.handler, policy)
         if policy.max_attempts is not None and row.retry_count >= policy.max_attempts:
             if policy.on_max_attempts == "kill":
-                failure = pb.Failure(code=code, message=message)
-                result = pb.OutputCommandMessage(failure=failure).SerializeToString()
-                return self.complete(txn, row, result, outcome)
+                return self.complete(txn, row, failure_result(code, message), outcome)
             logger.warning("invocation %s paused after %d attempts", row.id, row.retry_count)
             row = self.set_status(row, S.PAUSED, now)
             txn.put_invocation(row)
@@ -330,26 +355,38 @@ class Engine:
                 if waiting is not None and waiting.status == S.PENDING:
                     txn.take_lock(row.service, row.key, waiting.id)
                     self.start_attempt(txn, waiting, outcome)
-        output = pb.OutputCommandMessage()
-        output.ParseFromString(result)
-        notification = pb.NotificationTemplate()
-        if output.HasField("failure"):
-            notification.failure.CopyFrom(output.failure)
-        else:
-            notification.value.CopyFrom(output.value)
         for waiter in txn.take_waiters(row.id):
-            notification.completion_id = waiter.completion_id
+            notification = notification_from_result(result, waiter.completion_id)
             self.notify(
                 txn,
                 waiter.caller_id,
-                MessageType.CALL_COMPLETION,
+                waiter.entry_type,
                 notification.SerializeToString(),
                 waiter.completion_id,
                 None,
                 outcome,
             )
         outcome.effects.append(InvocationEnded(row.id, result))
+        if row.completion_retention_ms <= 0:
+            # Nothing retained: the invocation is gone once its callers have the result.
+            self.purge(txn, row)
+        elif row.journal_retention_ms <= 0:
+            txn.delete_journal(row.id)
+            row = replace(row, journal_length=0, commands=0)
+            txn.put_invocation(row)
         return row
+
+    def purge(self, txn: WriteTxn, row: InvocationRow) -> None:
+        """Forget a completed invocation: status, journal, timers; its deterministic id
+        (idempotency key, workflow key) is free again. A workflow run takes its key's
+        state and promises with it."""
+        txn.delete_journal(row.id)
+        txn.delete_timers_of(row.id)
+        txn.delete_invocation(row.id)
+        if row.handler_ty == "WORKFLOW" and row.service_ty == "WORKFLOW" and row.key is not None:
+            txn.clear_all_state(row.service, row.key)
+            txn.clear_promises(row.service, row.key)
+        logger.debug("purged invocation %s", row.id)
 
     def notify(
         self,

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from perdure.protocol.ids import (
-    InvalidIdError,
     InvocationId,
     idempotent_request_uuid,
     partition_key_for,
@@ -34,7 +33,10 @@ from perdure.server.http import (
     json_response,
     lifespan_noop,
 )
+from perdure.server.engine.core import failure_result
+from perdure.server.ingress.invocations import InvocationRoutes
 from perdure.server.ingress.responses import ingress_error, invocation_result
+from perdure.server.sdk_messages import WORKFLOW_ALREADY_INVOKED
 from perdure.server.schema import ServiceInfo
 from perdure.server.waiters import ResultWaiters
 from perdure.store.api import Store
@@ -100,6 +102,7 @@ class IngressApp:
         self._store = store
         self._submit = submit
         self._waiters = waiters
+        self._invocations = InvocationRoutes(config, store, submit, waiters)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -140,10 +143,9 @@ class IngressApp:
         if rest == ["health"]:
             services = await self._store.read(lambda txn: txn.list_services())
             return json_response(200, {"services": [s.name for s in services]})
-        if len(rest) == 3 and rest[0] == "invocation" and rest[2] in ("output", "attach"):
-            if request.method != "GET":
-                raise IngressError(405, f"method {request.method} not allowed")
-            return await self._output(rest[1], attach=rest[2] == "attach")
+        answered = await self._invocations.route(request, rest)
+        if answered is not None:
+            return answered
         raise IngressError(404, f"not found: {request.path}")
 
     async def _parse_call(self, segments: list[str]) -> _Call:
@@ -240,33 +242,11 @@ class IngressApp:
             reply = await self._submit(command)
             assert isinstance(reply, InvokeReply)
             if not reply.created and call.handler.ty == "WORKFLOW":
-                return json_response(
-                    409,
-                    {"code": 409, "message": "the workflow method was already invoked"},
+                # Run once per key: a second call is an invocation error, not an attach.
+                return invocation_result(
+                    invocation_id, failure_result(409, WORKFLOW_ALREADY_INVOKED), None
                 )
             result = reply.result if reply.result is not None else await waiter
         finally:
             self._waiters.discard(invocation_id, waiter)
         return invocation_result(invocation_id, result, call.handler.output)
-
-    async def _output(self, text: str, *, attach: bool) -> Response:
-        try:
-            invocation_id = str(InvocationId.parse(text))
-        except InvalidIdError as exc:
-            raise IngressError(400, f"bad invocation id: {exc}") from None
-        waiter = self._waiters.register(invocation_id) if attach else None
-        try:
-            row = await self._store.read(lambda txn: txn.get_invocation(invocation_id))
-            if row is None:
-                raise IngressError(404, "invocation not found")
-            result = row.result
-            if result is None:
-                if waiter is None:
-                    raise IngressError(470, "the invocation exists but has not completed yet")
-                result = await waiter
-        finally:
-            if waiter is not None:
-                self._waiters.discard(invocation_id, waiter)
-        service = await self._store.read(lambda txn: txn.get_service(row.service))
-        handler = ServiceInfo.from_row(service).handler(row.handler) if service else None
-        return invocation_result(invocation_id, result, handler.output if handler else None)

@@ -160,6 +160,25 @@ class SqliteTxn:
         rows = self._conn.execute(f"{_INVOCATION_SELECT} ORDER BY created_at LIMIT ?", (limit,))
         return [_invocation_from_row(r) for r in rows]
 
+    def delete_invocation(self, invocation_id: str) -> None:
+        self._conn.execute("DELETE FROM invocations WHERE id = ?", (invocation_id,))
+
+    def expired_completions(self, now: int, limit: int) -> list[InvocationRow]:
+        rows = self._conn.execute(
+            f"{_INVOCATION_SELECT} WHERE status = 'completed' "
+            "AND completed_at + completion_retention_ms <= ? ORDER BY completed_at LIMIT ?",
+            (now, limit),
+        )
+        return [_invocation_from_row(r) for r in rows]
+
+    def expired_journals(self, now: int, limit: int) -> list[InvocationRow]:
+        rows = self._conn.execute(
+            f"{_INVOCATION_SELECT} WHERE status = 'completed' AND journal_length > 0 "
+            "AND completed_at + journal_retention_ms <= ? ORDER BY completed_at LIMIT ?",
+            (now, limit),
+        )
+        return [_invocation_from_row(r) for r in rows]
+
     # -- journal -----------------------------------------------------------------
 
     def append_entry(self, row: JournalEntryRow) -> None:
@@ -213,6 +232,9 @@ class SqliteTxn:
             (invocation_id, completion_id, entry_type),
         ).fetchone()
         return found is not None
+
+    def delete_journal(self, invocation_id: str) -> None:
+        self._conn.execute("DELETE FROM journal WHERE invocation_id = ?", (invocation_id,))
 
     # -- state -------------------------------------------------------------------
 
@@ -305,6 +327,9 @@ class SqliteTxn:
     def delete_timer(self, timer_id: int) -> None:
         self._conn.execute("DELETE FROM timers WHERE id = ?", (timer_id,))
 
+    def delete_timers_of(self, invocation_id: str) -> None:
+        self._conn.execute("DELETE FROM timers WHERE invocation_id = ?", (invocation_id,))
+
     def all_timers(self) -> list[TimerRow]:
         return [
             TimerRow(*r) for r in self._conn.execute("SELECT * FROM timers ORDER BY due_at, id")
@@ -314,15 +339,54 @@ class SqliteTxn:
 
     def add_waiter(self, row: WaiterRow) -> None:
         self._conn.execute(
-            "INSERT OR IGNORE INTO waiters VALUES (?, ?, ?)",
-            (row.invocation_id, row.caller_id, row.completion_id),
+            "INSERT OR IGNORE INTO waiters (invocation_id, caller_id, completion_id, entry_type) "
+            "VALUES (?, ?, ?, ?)",
+            (row.invocation_id, row.caller_id, row.completion_id, row.entry_type),
         )
 
     def take_waiters(self, invocation_id: str) -> list[WaiterRow]:
         rows = self._conn.execute(
-            "SELECT invocation_id, caller_id, completion_id FROM waiters WHERE invocation_id = ? "
-            "ORDER BY caller_id, completion_id",
+            "SELECT invocation_id, caller_id, completion_id, entry_type FROM waiters "
+            "WHERE invocation_id = ? ORDER BY caller_id, completion_id",
             (invocation_id,),
         ).fetchall()
         self._conn.execute("DELETE FROM waiters WHERE invocation_id = ?", (invocation_id,))
         return [WaiterRow(*r) for r in rows]
+
+    # -- promises ------------------------------------------------------------------------
+
+    def get_promise(self, service: str, key: str, name: str) -> bytes | None:
+        found = self._conn.execute(
+            "SELECT result FROM promises WHERE service = ? AND key = ? AND name = ?",
+            (service, key, name),
+        ).fetchone()
+        return None if found is None or found[0] is None else bytes(found[0])
+
+    def complete_promise(self, service: str, key: str, name: str, result: bytes) -> bool:
+        # INSERT OR IGNORE: the first completion wins, a later one changes nothing (S12).
+        cursor = self._conn.execute(
+            "INSERT OR IGNORE INTO promises VALUES (?, ?, ?, ?)", (service, key, name, result)
+        )
+        return cursor.rowcount == 1
+
+    def add_promise_listener(
+        self, service: str, key: str, name: str, invocation_id: str, completion_id: int
+    ) -> None:
+        self._conn.execute(
+            "INSERT OR IGNORE INTO promise_listeners VALUES (?, ?, ?, ?, ?)",
+            (service, key, name, invocation_id, completion_id),
+        )
+
+    def take_promise_listeners(self, service: str, key: str, name: str) -> list[tuple[str, int]]:
+        where = "WHERE service = ? AND key = ? AND name = ?"
+        rows = self._conn.execute(
+            f"SELECT invocation_id, completion_id FROM promise_listeners {where} "
+            "ORDER BY invocation_id, completion_id",
+            (service, key, name),
+        ).fetchall()
+        self._conn.execute(f"DELETE FROM promise_listeners {where}", (service, key, name))
+        return [(str(i), int(c)) for i, c in rows]
+
+    def clear_promises(self, service: str, key: str) -> None:
+        for table in ("promises", "promise_listeners"):
+            self._conn.execute(f"DELETE FROM {table} WHERE service = ? AND key = ?", (service, key))

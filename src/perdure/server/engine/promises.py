@@ -1,0 +1,117 @@
+"""Durable promises of a workflow key (surfaces §3.3): Get blocks, Peek does not, the
+first Complete wins and wakes every listener.
+
+A promise belongs to (workflow, key, name). It is stored only once completed; an
+invocation that gets an uncompleted promise is registered as a listener, in the same
+transaction as its GetPromise command, so the completion cannot slip between the two.
+Promises live until the workflow run's completion is purged (see `Engine.purge`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from perdure.protocol import protocol_pb2 as pb
+from perdure.protocol.messages import MessageType
+from perdure.server.commands import Outcome
+from perdure.server.engine.core import Engine, notification_from_result
+from perdure.store.api import InvocationRow, WriteTxn
+
+logger = logging.getLogger(__name__)
+
+ALREADY_COMPLETED = "promise was already completed"
+
+
+def _where(row: InvocationRow) -> tuple[str, str]:
+    assert row.key is not None  # promise commands are refused outside workflows
+    return row.service, row.key
+
+
+def get_promise(
+    engine: Engine, txn: WriteTxn, row: InvocationRow, message: pb.GetPromiseCommandMessage
+) -> InvocationRow:
+    """`row` has the GetPromise command appended; answer now or listen."""
+    service, key = _where(row)
+    completion_id = message.result_completion_id
+    result = txn.get_promise(service, key, message.key)
+    if result is None:
+        txn.add_promise_listener(service, key, message.key, row.id, completion_id)
+        return row
+    notification = notification_from_result(result, completion_id)
+    return engine.append(
+        txn,
+        row,
+        MessageType.GET_PROMISE_COMPLETION,
+        notification.SerializeToString(),
+        completion_id=completion_id,
+    )
+
+
+def peek_promise(
+    engine: Engine, txn: WriteTxn, row: InvocationRow, message: pb.PeekPromiseCommandMessage
+) -> InvocationRow:
+    service, key = _where(row)
+    completion_id = message.result_completion_id
+    result = txn.get_promise(service, key, message.key)
+    if result is None:
+        notification = pb.NotificationTemplate(completion_id=completion_id)
+        notification.void.SetInParent()
+    else:
+        notification = notification_from_result(result, completion_id)
+    return engine.append(
+        txn,
+        row,
+        MessageType.PEEK_PROMISE_COMPLETION,
+        notification.SerializeToString(),
+        completion_id=completion_id,
+    )
+
+
+def complete_promise(
+    engine: Engine,
+    txn: WriteTxn,
+    row: InvocationRow,
+    message: pb.CompletePromiseCommandMessage,
+    outcome: Outcome,
+) -> InvocationRow:
+    """Complete the promise if free, then wake its listeners. `row` must be stored by the
+    caller before (listeners may include `row` itself); returns the row as stored after."""
+    service, key = _where(row)
+    completion_id = message.result_completion_id
+    output = pb.OutputCommandMessage()
+    if message.HasField("completion_failure"):
+        output.failure.CopyFrom(message.completion_failure)
+    else:
+        output.value.CopyFrom(message.completion_value)
+    result = output.SerializeToString()
+    notification = pb.NotificationTemplate(completion_id=completion_id)
+    won = txn.complete_promise(service, key, message.key, result)
+    if won:
+        notification.void.SetInParent()
+    else:
+        notification.failure.code = 409
+        notification.failure.message = ALREADY_COMPLETED
+    row = engine.append(
+        txn,
+        row,
+        MessageType.COMPLETE_PROMISE_COMPLETION,
+        notification.SerializeToString(),
+        completion_id=completion_id,
+    )
+    txn.put_invocation(row)
+    if won:
+        for listener_id, listener_completion in txn.take_promise_listeners(
+            service, key, message.key
+        ):
+            engine.notify(
+                txn,
+                listener_id,
+                MessageType.GET_PROMISE_COMPLETION,
+                notification_from_result(result, listener_completion).SerializeToString(),
+                listener_completion,
+                None,
+                outcome,
+            )
+    stored = txn.get_invocation(row.id)
+    assert stored is not None
+    return stored

@@ -1,0 +1,99 @@
+"""Signals: awakeable completions and SendSignal (protocol reference §5.3-§5.4, §6.3).
+
+A signal becomes a `SignalNotification` appended to the target's journal, in the same
+transaction as whatever sent it; a target suspended on it resumes. Signal index 1 is the
+built-in CANCEL: it follows the cancel rules (`control.cancel`), so cancelling from a
+handler behaves like cancelling from the admin API. A signal for a completed target is
+dropped: nothing can await it any more.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from perdure.protocol import protocol_pb2 as pb
+from perdure.protocol.ids import CANCEL_SIGNAL_INDEX, AwakeableId, InvalidIdError
+from perdure.protocol.messages import MessageType
+from perdure.server.commands import CompleteSignal, Outcome
+from perdure.server.engine import control
+from perdure.server.engine.core import Engine
+from perdure.server.lifecycle import InvocationStatus as S
+from perdure.store.api import WriteTxn
+
+logger = logging.getLogger(__name__)
+
+
+def deliver(
+    engine: Engine,
+    txn: WriteTxn,
+    target_id: str,
+    notification: pb.NotificationTemplate,
+    outcome: Outcome,
+) -> bool:
+    """Append `notification` (a SignalNotification) to `target_id`; False if unknown."""
+    row = txn.get_invocation(target_id)
+    if row is None:
+        return False
+    which = notification.WhichOneof("id")
+    index = notification.signal_id if which == "signal_id" else None
+    if index == CANCEL_SIGNAL_INDEX:
+        control.cancel(engine, txn, row, outcome)
+        return True
+    if row.status == S.COMPLETED:
+        logger.debug("signal for completed invocation %s dropped", target_id)
+        return True
+    engine.notify(
+        txn,
+        row.id,
+        MessageType.SIGNAL,
+        notification.SerializeToString(),
+        None,
+        index,
+        outcome,
+    )
+    return True
+
+
+def on_complete_signal(
+    engine: Engine, txn: WriteTxn, cmd: CompleteSignal, outcome: Outcome
+) -> bool:
+    """An awakeable resolved or rejected through the ingress."""
+    notification = pb.NotificationTemplate(signal_id=cmd.signal_index)
+    if cmd.failure is not None:
+        notification.failure.code, notification.failure.message = cmd.failure
+    else:
+        notification.value.content = cmd.value or b""
+    return deliver(engine, txn, cmd.invocation_id, notification, outcome)
+
+
+def from_send_signal(message: pb.SendSignalCommandMessage) -> pb.NotificationTemplate:
+    notification = pb.NotificationTemplate()
+    if message.WhichOneof("signal_id") == "name":
+        notification.signal_name = message.name
+    else:
+        notification.signal_id = message.idx
+    result = message.WhichOneof("result")
+    if result == "value":
+        notification.value.CopyFrom(message.value)
+    elif result == "failure":
+        notification.failure.CopyFrom(message.failure)
+    else:
+        notification.void.SetInParent()
+    return notification
+
+
+def from_complete_awakeable(
+    message: pb.CompleteAwakeableCommandMessage,
+) -> tuple[str, pb.NotificationTemplate] | None:
+    """(target invocation id, notification), or None if the awakeable id is malformed."""
+    try:
+        awakeable = AwakeableId.parse(message.awakeable_id)
+    except InvalidIdError as exc:
+        logger.warning("ignoring CompleteAwakeable with a bad id: %s", exc)
+        return None
+    notification = pb.NotificationTemplate(signal_id=awakeable.signal_index)
+    if message.HasField("failure"):
+        notification.failure.CopyFrom(message.failure)
+    else:
+        notification.value.CopyFrom(message.value)
+    return str(awakeable.invocation_id), notification
