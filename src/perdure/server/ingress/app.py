@@ -23,6 +23,7 @@ from perdure.server.commands import Command, Invoke, InvokeReply
 from perdure.server.config import ServerConfig
 from perdure.server.durations import DurationError, parse_duration_ms
 from perdure.server.engine import NotFoundError
+from perdure.server.engine.core import failure_result
 from perdure.server.http import (
     BodyTooLarge,
     Receive,
@@ -33,11 +34,10 @@ from perdure.server.http import (
     json_response,
     lifespan_noop,
 )
-from perdure.server.engine.core import failure_result
 from perdure.server.ingress.invocations import InvocationRoutes
 from perdure.server.ingress.responses import ingress_error, invocation_result
-from perdure.server.sdk_messages import WORKFLOW_ALREADY_INVOKED
 from perdure.server.schema import ServiceInfo
+from perdure.server.sdk_messages import WORKFLOW_ALREADY_INVOKED
 from perdure.server.waiters import ResultWaiters
 from perdure.store.api import Store
 
