@@ -94,16 +94,14 @@ async def run_server(
         timers = TimerService(clock, processor.submit_nowait)
         invoker = Invoker(config, processor.submit)
         ingress = IngressApp(config, store, processor.submit, waiters)
-        admin = AdminApp(config, store, clock, signer)
+        admin = AdminApp(config, store, clock, signer, processor.submit)
 
         async with asyncio.TaskGroup() as group:
             tasks = [
                 group.create_task(processor.run(), name="processor"),
                 group.create_task(timers.run(), name="timers"),
                 group.create_task(invoker.run(), name="invoker"),
-                group.create_task(
-                    _cleaner(processor, config.cleanup_interval_ms), name="cleaner"
-                ),
+                group.create_task(_cleaner(processor, config.cleanup_interval_ms), name="cleaner"),
             ]
             for timer in await store.read(lambda txn: txn.all_timers()):
                 assert timer.id is not None

@@ -146,4 +146,64 @@ async def send(ctx: Context, req: dict[str, Any]) -> str:
     return await handle.invocation_id()
 
 
-app = restate.app([counter, list_object, steps, proxy])
+approval = restate.Workflow("Approval")
+
+
+@approval.main()
+async def run(ctx: restate.WorkflowContext, name: str) -> str:
+    ctx.set("name", name)
+    answer = await ctx.promise("answer", type_hint=str).value()
+    return f"{name}:{answer}"
+
+
+@approval.handler()
+async def approve(ctx: restate.WorkflowSharedContext, answer: str) -> bool:
+    await ctx.promise("answer", type_hint=str).resolve(answer)
+    return True
+
+
+@approval.handler()
+async def peek(ctx: restate.WorkflowSharedContext) -> str | None:
+    return await ctx.promise("answer", type_hint=str).peek()
+
+
+blocker = restate.VirtualObject("Blocker")
+
+
+@blocker.handler()
+async def block(ctx: ObjectContext) -> str:
+    """Waits on an awakeable whose id it publishes in its state."""
+    awakeable_id, future = ctx.awakeable(type_hint=str)
+    ctx.set("awakeable", awakeable_id)
+    return await future
+
+
+@blocker.handler(kind="shared")
+async def awakeable(ctx: ObjectSharedContext) -> str | None:
+    return await ctx.get("awakeable", type_hint=str)
+
+
+@blocker.handler()
+async def ping(ctx: ObjectContext) -> str:
+    return "pong"
+
+
+utils = restate.Service("Utils")
+
+
+@utils.handler()
+async def cancel(ctx: Context, invocation_id: str) -> None:
+    ctx.cancel_invocation(invocation_id)
+
+
+@utils.handler()
+async def attach(ctx: Context, invocation_id: str) -> Any:
+    return await ctx.attach_invocation(invocation_id)
+
+
+@utils.handler()
+async def resolve(ctx: Context, req: dict[str, str]) -> None:
+    ctx.resolve_awakeable(req["id"], req["value"])
+
+
+app = restate.app([counter, list_object, steps, proxy, approval, blocker, utils])

@@ -9,7 +9,9 @@ from functools import partial
 
 from perdure.protocol.identity import RequestSigner
 from perdure.protocol.manifest import HandlerManifest
+from perdure.server.admin import invocations
 from perdure.server.admin.deployments import RegistrationError, discover, register_txn
+from perdure.server.admin.errors import AdminError
 from perdure.server.clock import Clock
 from perdure.server.config import ServerConfig
 from perdure.server.durations import format_duration_ms
@@ -116,12 +118,19 @@ def deployment_json(
 
 class AdminApp:
     def __init__(
-        self, config: ServerConfig, store: Store, clock: Clock, signer: RequestSigner | None
+        self,
+        config: ServerConfig,
+        store: Store,
+        clock: Clock,
+        signer: RequestSigner | None,
+        submit: invocations.Submit | None = None,
     ) -> None:
         self._config = config
         self._store = store
         self._clock = clock
         self._signer = signer
+        # Invocation operations go through the partition processor (None: not served).
+        self._submit = submit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -173,6 +182,13 @@ class AdminApp:
             return await self._deployments(request, parts[1:])
         if parts[:1] == ["services"]:
             return await self._services(request, parts[1:])
+        if self._submit is not None:
+            try:
+                answered = await invocations.route(request, parts, self._submit)
+            except AdminError as exc:
+                return exc.response
+            if answered is not None:
+                return answered
         return admin_error(404, f"not found: {request.path}")
 
     async def _deployments(self, request: Request, rest: list[str]) -> Response:
