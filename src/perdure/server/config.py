@@ -7,6 +7,7 @@ Environment variables use Restate's names where one exists, so harnesses written
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -93,6 +94,13 @@ class ServerConfig:
                 "RESTATE_WORKER__INVOKER__DISABLE_EAGER_STATE",
                 env["RESTATE_WORKER__INVOKER__DISABLE_EAGER_STATE"],
             )
+        # The invoker's own limit wins over the networking one, as in restate-server.
+        for var in (
+            "RESTATE_NETWORKING__MESSAGE_SIZE_LIMIT",
+            "RESTATE_WORKER__INVOKER__MESSAGE_SIZE_LIMIT",
+        ):
+            if var in env:
+                values["message_size_limit"] = _byte_size(var, env[var])
         if "RESTATE_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE" in env:
             values["request_identity_key_file"] = Path(
                 env["RESTATE_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE"]
@@ -134,6 +142,27 @@ def _duration(var: str, text: str) -> int:
         return parse_duration_ms(text)
     except DurationError as exc:
         raise ConfigError(f"{var} has value {text!r}: {exc}") from None
+
+
+_BYTE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "kib": 1024,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
+
+
+def _byte_size(var: str, text: str) -> int:
+    """A byte count: `33554432`, `32 MiB`, `64kb` (restate's human-readable sizes)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _BYTE_UNITS or float(match.group(1)) * _BYTE_UNITS[unit] < 1:
+        raise ConfigError(f"{var} has value {text!r}: expected a size such as 32MiB or 65536")
+    return int(float(match.group(1)) * _BYTE_UNITS[unit])
 
 
 def _bool(var: str, text: str) -> bool:

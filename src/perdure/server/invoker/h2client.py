@@ -181,6 +181,7 @@ class H2Connection:
         self._error: H2Error | None = None
         self._going_away = False
         self._reader_task: asyncio.Task[None] | None = None
+        self._settings_received = asyncio.Event()
 
     @classmethod
     async def connect(
@@ -203,6 +204,16 @@ class H2Connection:
                 raise H2Error(f"{host}:{port} did not negotiate HTTP/2 (ALPN h2)")
         connection = cls(reader, writer, f"{host}:{port}")
         connection._start()
+        # Until the peer's SETTINGS arrive its stream limit is unknown (h2 assumes none):
+        # opening streams before would overrun a small limit, so wait one round trip.
+        try:
+            await asyncio.wait_for(connection._settings_received.wait(), timeout_s)
+        except TimeoutError:
+            await connection.close()
+            raise H2Error(f"{host}:{port} sent no HTTP/2 SETTINGS within {timeout_s:g}s") from None
+        if connection._error is not None:
+            await connection.close()
+            raise connection._error
         return connection
 
     def _start(self) -> None:
@@ -365,6 +376,7 @@ class H2Connection:
             elif (stream := self._streams.get(event.stream_id)) is not None:
                 stream._window.fire()
         elif isinstance(event, h2.events.RemoteSettingsChanged):
+            self._settings_received.set()
             # New concurrency limit or initial window: let waiting senders re-check.
             for stream in self._streams.values():
                 stream._window.fire()
@@ -391,6 +403,7 @@ class H2Connection:
     def _fail_all(self, error: H2Error) -> None:
         if self._error is None:
             self._error = error
+        self._settings_received.set()  # wakes `connect`, which then sees the error
         for stream in self._streams.values():
             stream._fail(error)
         self._streams.clear()
