@@ -96,8 +96,13 @@ async def test_idempotent_send_then_attach_and_output(env: Env) -> None:
     assert json_of(output) == "response"
 
 
+# The ingress may close the connection after refusing a request whose body it did not read; a
+# pooled connection reused at that moment fails with "Server disconnected". Not under test here.
+_NO_REUSE = {"connection": "close"}
+
+
 async def test_private_service(env: Env) -> None:
-    resp = await env.call("PrivateGreeter/greet", "Francesco")
+    resp = await env.call("PrivateGreeter/greet", "Francesco", headers=_NO_REUSE)
     assert resp.status_code == 400, resp.text
     # Services may still call it.
     raw = await env.ok("Proxy/call", proxy_request("PrivateGreeter", None, "greet", "Francesco"))
@@ -106,7 +111,7 @@ async def test_private_service(env: Env) -> None:
     expect(await env.admin.patch("/services/PrivateGreeter", json={"public": True}), 200)
 
     async def public() -> bool:
-        resp = await env.call("PrivateGreeter/greet", "Francesco")
+        resp = await env.call("PrivateGreeter/greet", "Francesco", headers=_NO_REUSE)
         return expect(resp, 200, 400).status_code == 200 and resp.json() == "Hello Francesco"
 
     await eventually(public, what="the service to become public")
