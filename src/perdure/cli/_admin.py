@@ -123,7 +123,8 @@ def error_message(response: httpx.Response) -> str:
         message = response.text.strip().splitlines()[0]
     if not message:
         message = response.reason_phrase or "no message"
-    suffix = f" [{code}]" if code else ""
+    # restate puts its code in the message already; say it once.
+    suffix = f" [{code}]" if code and code not in message else ""
     return f"{message}{suffix} ({status} from {response.request.method} {response.request.url})"
 
 

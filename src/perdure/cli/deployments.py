@@ -25,8 +25,16 @@ def _parse_headers(pairs: tuple[str, ...]) -> dict[str, str]:
     return headers
 
 
+def _by_name(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # restate answers in no particular order; sorted output is stable to read and to diff.
+    return sorted(items, key=lambda item: str(item.get("name")))
+
+
 def _service_rows(services: list[dict[str, Any]]) -> list[list[object]]:
-    return [[s.get("name"), s.get("ty"), s.get("revision"), _handler_count(s)] for s in services]
+    return [
+        [s.get("name"), s.get("ty"), s.get("revision"), _handler_count(s)]
+        for s in _by_name(services)
+    ]
 
 
 def _handler_count(service: dict[str, Any]) -> object:
@@ -112,7 +120,7 @@ def list_deployments(admin: AdminClient, as_json: bool) -> None:
                 d.get("uri") or d.get("arn"),
                 d.get("protocol_type"),
                 d.get("http_version"),
-                ", ".join(str(s.get("name")) for s in d.get("services") or []),
+                ", ".join(str(s.get("name")) for s in _by_name(d.get("services") or [])),
                 format_time(d.get("created_at")),
             ]
             for d in deployments

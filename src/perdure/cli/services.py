@@ -80,7 +80,7 @@ def describe(name: str, admin: AdminClient, as_json: bool) -> None:
                 h.get("input_description"),
                 h.get("output_description"),
             ]
-            for h in handlers
+            for h in sorted(handlers, key=lambda h: str(h.get("name")))  # restate: any order
         ),
         empty="No handlers.",
     )
