@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -96,3 +97,59 @@ async def lifespan_noop(scope: Scope, receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+class TrackedReceive:
+    """Wraps an ASGI `receive`; knows whether the request body was read to its end.
+
+    A handler that answers (say, 400) without reading the body must still consume it, or
+    the HTTP/1.1 connection cannot carry the next request: `finish` discards what is left
+    (up to a bound) and says whether the connection stays usable.
+    """
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.complete = False
+
+    async def __call__(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            self.complete = True
+        return message
+
+    async def finish(self, discard_limit: int) -> bool:
+        """Discard the rest of the body; False if more than `discard_limit` bytes remain."""
+        discarded = 0
+        while not self.complete:
+            message = await self()
+            discarded += len(message.get("body", b""))
+            if discarded > discard_limit:
+                return False
+        return True
+
+
+def closing(response: Response) -> Response:
+    """The response with `connection: close` (the unread body makes the connection unusable)."""
+    return Response(response.status, response.body, (*response.headers, ("connection", "close")))
+
+
+async def settle_body(
+    tracked: TrackedReceive,
+    response: Response,
+    *,
+    discard_limit: int = 1024 * 1024,
+    timeout_s: float = 5.0,
+    close: bool = False,
+) -> Response:
+    """Before answering: discard an unread request body (bounded in size and time) so the
+    connection can carry the next request, or mark the response `connection: close`."""
+    if tracked.complete:
+        return response
+    if not close:
+        try:
+            async with asyncio.timeout(timeout_s):
+                if await tracked.finish(discard_limit):
+                    return response
+        except TimeoutError:
+            pass
+    return closing(response)
