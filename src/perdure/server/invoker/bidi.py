@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from perdure.protocol.errors import ProtocolError
@@ -94,7 +95,8 @@ class _Exchange:
         self.last_activity = self.loop.time()
 
     async def run(self, stream: H2Stream) -> None:
-        await stream.send(self.plan.body)
+        # A peer that never reads would block this send on flow control: bound it.
+        await self.bounded(stream.send(self.plan.body), self.inactivity_s + self.abort_s)
         self.touch()
         reader = asyncio.ensure_future(self.next_frames(stream))
         writer = asyncio.ensure_future(self.forward(stream))
@@ -161,10 +163,19 @@ class _Exchange:
         if not writer.done():
             if self.sending:
                 # The writer stops after this frame; a cut frame would corrupt the stream.
-                await asyncio.wait({writer})
+                await self.bounded(asyncio.wait({writer}), self.abort_s)
             else:
                 writer.cancel()
         await stream.end()
+
+    async def bounded(self, step: Awaitable[object], timeout_s: float) -> None:
+        try:
+            async with asyncio.timeout(timeout_s):
+                await step
+        except TimeoutError:
+            raise AttemptError(
+                f"the deployment took no request bytes for {timeout_s:g}s (flow control)"
+            ) from None
 
     async def next_frames(self, stream: H2Stream) -> list[Frame]:
         """The next frames of the response (at least one). Checks the head first."""
