@@ -112,7 +112,7 @@ class Server:
     def _start_restate(self) -> None:
         problem = loopback_only_problem()
         if problem:
-            pytest.fail(f"{problem}; e.g. {SERVER_KIND_ENV}=restate scripts/test tests/examples")
+            pytest.fail(f"{problem} (restate-server runs only under scripts/test)", pytrace=False)
         self._restate = RestateServer(self.workdir, SERVER_ENV)
         self._restate.start()
         self.ingress_port, self.admin_port = self._restate.ingress_port, self._restate.admin_port
@@ -202,14 +202,24 @@ class Endpoint:
             self.process.stop()
 
 
-def register(server: Server, endpoint: Endpoint, timeout: float = 30.0) -> list[str]:
-    """``POST /deployments {"uri": …}`` (HTTP/2, as any client registers by default); then
-    wait until the ingress routes to the deployment's services. Returns their names."""
+def register(server: Server, endpoint: Endpoint) -> list[str]:
+    return register_uri(server, endpoint.uri)
+
+
+def register_uri(
+    server: Server, uri: str, *, use_http_11: bool = False, timeout: float = 30.0
+) -> list[str]:
+    """``POST /deployments {"uri": …}`` (HTTP/2, as any client registers by default; with
+    `use_http_11`, HTTP/1.1 request-response); then wait until the ingress routes to the
+    deployment's services. Returns their names."""
+    body: dict[str, object] = {"uri": uri}
+    if use_http_11:
+        body["use_http_11"] = True
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=10.0) as http:
         while True:
             try:
-                response = http.post(f"{server.admin_url}/deployments", json={"uri": endpoint.uri})
+                response = http.post(f"{server.admin_url}/deployments", json=body)
                 if response.status_code in (200, 201):
                     services = sorted(s["name"] for s in response.json()["services"])
                     break
@@ -217,7 +227,7 @@ def register(server: Server, endpoint: Endpoint, timeout: float = 30.0) -> list[
             except httpx.TransportError as error:
                 problem = repr(error)
             if time.monotonic() > deadline:
-                pytest.fail(f"registering {endpoint.uri} failed: {problem}", pytrace=False)
+                pytest.fail(f"registering {uri} failed: {problem}", pytrace=False)
             time.sleep(0.2)
         while True:
             health = http.get(f"{server.ingress_url}/restate/health")
