@@ -35,6 +35,12 @@ def load_app(target: str) -> Any:
     `attr` defaults to ``app``. A service definition, or a list of them, is wrapped in
     `perdure.app()`.
     """
+    return load_target(target)[1]
+
+
+def load_target(target: str) -> tuple[ModuleType, Any]:
+    """The module `target` names, and its app (see `load_app`); `perdure dev` reads other
+    module-level settings next to the app."""
     location, _, attr = target.partition(":")
     attr = attr or "app"
     module = _load_file(Path(location)) if location.endswith(".py") else _load_module(location)
@@ -43,16 +49,16 @@ def load_app(target: str) -> Any:
     except AttributeError:
         raise click.UsageError(f"{location} has no attribute {attr!r}") from None
     if isinstance(found, ServiceDefinition):
-        return make_app([found])
+        return module, make_app([found])
     if (
         isinstance(found, list | tuple)
         and found
         and all(isinstance(s, ServiceDefinition) for s in found)
     ):
-        return make_app(found)
+        return module, make_app(found)
     if not callable(found):
         raise click.UsageError(f"{target} is {type(found).__name__}, not an ASGI app")
-    return found
+    return module, found
 
 
 def _load_file(path: Path) -> ModuleType:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from hypercorn.asyncio import serve as hypercorn_serve
@@ -28,6 +29,7 @@ from perdure.server.commands import (
     StartAttempt,
 )
 from perdure.server.config import ServerConfig
+from perdure.server.embedded import EmbeddedApp, register_embedded
 from perdure.server.engine import Engine
 from perdure.server.ingress.app import IngressApp
 from perdure.server.invoker import Invoker
@@ -43,6 +45,8 @@ def _hypercorn_config(host: str, port: int) -> HypercornConfig:
     config = HypercornConfig()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
+    # Through logging (configured by the command), not hypercorn's own stderr handler.
+    config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 2.0
     # Long calls wait for their invocation; do not cut idle keep-alive connections early.
     config.keep_alive_timeout = 75.0
@@ -60,12 +64,20 @@ async def _cleaner(processor: PartitionProcessor, interval_ms: int) -> None:
 
 
 async def run_server(
-    config: ServerConfig, *, shutdown: asyncio.Event, clock: Clock | None = None
+    config: ServerConfig,
+    *,
+    shutdown: asyncio.Event,
+    clock: Clock | None = None,
+    embedded: Sequence[EmbeddedApp] = (),
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
-    """Run until `shutdown` is set."""
+    """Run until `shutdown` is set. `embedded`: apps this process hosts (`perdure dev`),
+    registered before anything runs; `on_ready` is called once the ports are being served."""
     clock = clock or SystemClock()
     store = SqliteStore.open(config.data_dir, config.sqlite_synchronous)
     try:
+        # Before Recover: the in-flight invocations it restarts may be pinned to them.
+        await register_embedded(store, embedded, clock.now_ms())
         signer = None
         if config.request_identity_key_file is not None:
             signer = RequestSigner(
@@ -92,7 +104,7 @@ async def run_server(
 
         processor = PartitionProcessor(store, engine, run_effect)
         timers = TimerService(clock, processor.submit_nowait)
-        invoker = Invoker(config, processor.submit)
+        invoker = Invoker(config, processor.submit, {app.uri: app.runner for app in embedded})
         ingress = IngressApp(config, store, processor.submit, waiters)
         admin = AdminApp(config, store, clock, signer, processor.submit)
 
@@ -135,6 +147,8 @@ async def run_server(
                 config.admin_port,
                 config.data_dir,
             )
+            if on_ready is not None:
+                on_ready()
             await shutdown.wait()
             # The HTTP servers stop on the trigger; the engine tasks loop forever.
             for task in tasks[:4]:

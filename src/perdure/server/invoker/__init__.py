@@ -12,13 +12,17 @@ Two transport modes (protocol reference §2.4):
 - bidi (HTTP/2 deployments whose manifest says BIDI_STREAM): our own h2 client, one
   connection per deployment, notifications streamed live to the running attempt
   (bidi.py, h2client.py, live.py).
+
+Embedded deployments (`embedded://…`, hosted by this process: `perdure dev`) take neither
+HTTP path: their attempts run in-process over an in-memory stream, in either mode
+(in_process.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 
 import httpx
@@ -28,6 +32,7 @@ from perdure.server.commands import AttemptFailed, AttemptPlan, Command, Notific
 from perdure.server.config import ServerConfig
 from perdure.server.invoker.bidi import run_bidi_attempt
 from perdure.server.invoker.h2client import H2Pool
+from perdure.server.invoker.in_process import AttemptRunner, run_in_process_attempt
 from perdure.server.invoker.live import Mailbox, Mailboxes, known_entries
 from perdure.server.invoker.request_response import run_attempt
 
@@ -48,9 +53,13 @@ def is_bidi(plan: AttemptPlan) -> bool:
 
 class Invoker:
     def __init__(
-        self, config: ServerConfig, submit: Callable[[Command], Awaitable[object]]
+        self,
+        config: ServerConfig,
+        submit: Callable[[Command], Awaitable[object]],
+        in_process: Mapping[str, AttemptRunner] | None = None,
     ) -> None:
         self._config = config
+        self._in_process = dict(in_process or {})  # deployment uri -> its hosted app
         self._submit = submit
         self._plans: asyncio.Queue[tuple[AttemptPlan, Mailbox | None]] = asyncio.Queue()
         self._mailboxes = Mailboxes()
@@ -98,7 +107,9 @@ class Invoker:
             ):
                 while True:
                     plan, mailbox = await self._plans.get()
-                    if mailbox is not None:
+                    if plan.uri in self._in_process:
+                        attempt = self._in_process_attempt(plan, mailbox)
+                    elif mailbox is not None:
                         attempt = self._bidi_attempt(plan, pool, mailbox)
                     else:
                         client = http1 if plan.use_http_11 else http2
@@ -131,6 +142,24 @@ class Invoker:
             )
         finally:
             self._mailboxes.close(mailbox)
+
+    async def _in_process_attempt(self, plan: AttemptPlan, mailbox: Mailbox | None) -> None:
+        logger.debug("attempt %d of %s (in-process)", plan.attempt, plan.invocation_id)
+        try:
+            await self._guard(
+                plan,
+                run_in_process_attempt(
+                    plan,
+                    self._in_process[plan.uri],
+                    mailbox,
+                    self._submit,
+                    cluster_name=self._config.cluster_name,
+                    max_frame_size=self._config.message_size_limit,
+                ),
+            )
+        finally:
+            if mailbox is not None:
+                self._mailboxes.close(mailbox)
 
     async def _attempt(self, plan: AttemptPlan, client: httpx.AsyncClient) -> None:
         logger.debug("attempt %d of %s", plan.attempt, plan.invocation_id)
