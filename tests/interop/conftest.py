@@ -1,9 +1,11 @@
-"""Fixtures for the interop suite: the real restate-server 1.7.12 driving the SDK under test.
+"""Fixtures for the interop suite: the real restate-server 1.7.12 driving the SDK under test,
+and perdure's own server hosting the same services in embedded mode (`perdure dev`).
 
-One stack (server + endpoint, registered) per configuration for the whole session; tests keep
-apart by unique keys. Configurations: transport {http2 (h2c bidi), http11 (request-response)} x
-inactivity timeout {default, 0s (always suspending)}. The SDK under test is perdure unless
-PERDURE_INTEROP_SDK=restate (the official SDK, to validate the harness).
+One stack (server + endpoint, registered; or `perdure dev`) per configuration for the whole
+session; tests keep apart by unique keys. Configurations: transport {http2 (h2c bidi), http11
+(request-response), embedded (in-process, perdure only)} x inactivity timeout {default, 0s
+(always suspending)}. The SDK under test is perdure unless PERDURE_INTEROP_SDK=restate (the
+official SDK, to validate the harness; no embedded configurations then).
 """
 
 from __future__ import annotations

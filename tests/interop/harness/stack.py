@@ -1,8 +1,14 @@
-"""A restate-server plus the services under test, registered and routable: one per config."""
+"""The services under test behind a server, registered and routable: one stack per config.
+
+Over HTTP: the real restate-server plus an endpoint process serving the services. Embedded:
+`perdure dev` hosting the same services in-process (no restate-server, no HTTP hop), so the
+same scenarios check that embedded mode behaves like the HTTP path.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,19 +17,22 @@ from pathlib import Path
 import httpx
 
 from .clients import Admin, Ingress, register_deployment, wait_for_ingress_services
+from .dev_server import DevServer
 from .effects import EffectStore
-from .endpoint import ServiceEndpoint, sdk_under_test
+from .endpoint import SDK_ENV, ServiceEndpoint, sdk_under_test
 from .process import ManagedProcess
 from .restate_server import ALWAYS_SUSPEND_ENV, RestateServer
 
 TRANSPORTS = ("http2", "http11")
+EMBEDDED = "embedded"  # `perdure dev`: the services run inside the server's process
 INACTIVITY = ("default", "0s")
 
 
 @dataclass(frozen=True)
 class StackConfig:
-    """transport: how the server talks to the endpoint (h2c bidi or HTTP/1.1 request-response);
-    inactivity: the server's inactivity timeout ("0s" = suspend at every await)."""
+    """transport: how the server talks to the endpoint (h2c bidi, HTTP/1.1 request-response, or
+    embedded: in-process, under `perdure dev`); inactivity: the server's inactivity timeout
+    ("0s" = suspend at every await)."""
 
     transport: str
     inactivity: str
@@ -35,26 +44,39 @@ class StackConfig:
     def use_http_11(self) -> bool:
         return self.transport == "http11"
 
+    @property
+    def embedded(self) -> bool:
+        return self.transport == EMBEDDED
+
     def server_env(self) -> dict[str, str]:
         return dict(ALWAYS_SUSPEND_ENV) if self.inactivity == "0s" else {}
 
 
-ALL_CONFIGS = [StackConfig(t, i) for i in INACTIVITY for t in TRANSPORTS]
+HTTP_CONFIGS = [StackConfig(t, i) for i in INACTIVITY for t in TRANSPORTS]
+# Only perdure apps can be embedded; validating the harness with restate-sdk skips these.
+EMBEDDED_CONFIGS = (
+    [StackConfig(EMBEDDED, i) for i in INACTIVITY]
+    if os.environ.get(SDK_ENV, "perdure") == "perdure"
+    else []
+)
+ALL_CONFIGS = HTTP_CONFIGS + EMBEDDED_CONFIGS
 
 
 @dataclass
 class Stack:
     config: StackConfig
-    server: RestateServer
-    endpoint: ServiceEndpoint
+    server: RestateServer | DevServer
+    endpoint: ServiceEndpoint | None  # None when embedded: the server hosts the services
     effects: EffectStore
     services: list[str] = field(default_factory=list)
 
     def processes(self) -> list[ManagedProcess]:
-        return [p for p in (self.server.process, self.endpoint.process) if p is not None]
+        endpoint = self.endpoint.process if self.endpoint is not None else None
+        return [p for p in (self.server.process, endpoint) if p is not None]
 
     def stop(self) -> None:
-        self.endpoint.stop()
+        if self.endpoint is not None:
+            self.endpoint.stop()
         self.server.stop()
 
 
@@ -67,6 +89,9 @@ def start_stack(
 ) -> Stack:
     effects_dir = workdir / "effects"
     effects_dir.mkdir(parents=True, exist_ok=True)
+    if config.embedded:
+        assert not identity_keys, "embedded mode has no HTTP hop to sign"
+        return _start_embedded(workdir, config, effects_dir, server_env or {})
     server = RestateServer(workdir / "server", {**config.server_env(), **(server_env or {})})
     endpoint = ServiceEndpoint(
         workdir / "endpoint",
@@ -83,6 +108,22 @@ def start_stack(
         stack.services = register_deployment(
             server.admin_url, endpoint.uri, use_http_11=config.use_http_11
         )
+        wait_for_ingress_services(server.ingress_url, stack.services)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+def _start_embedded(
+    workdir: Path, config: StackConfig, effects_dir: Path, server_env: Mapping[str, str]
+) -> Stack:
+    (workdir / "server").mkdir(exist_ok=True)
+    server = DevServer(workdir / "server", effects_dir, {**config.server_env(), **server_env})
+    stack = Stack(config, server, None, EffectStore(effects_dir))
+    try:
+        server.start()
+        stack.services = server.services()
         wait_for_ingress_services(server.ingress_url, stack.services)
     except BaseException:
         stack.stop()
