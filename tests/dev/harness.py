@@ -23,8 +23,11 @@ APPS = Path(__file__).resolve().parent / "apps"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.interop.harness.ports import free_port  # noqa: E402
-from tests.interop.harness.process import ManagedProcess  # noqa: E402
+from tests.interop.harness.ports import (  # noqa: E402
+    free_port as free_port,
+    port_accepts as port_accepts,
+)
+from tests.interop.harness.process import ManagedProcess as ManagedProcess  # noqa: E402
 
 T = TypeVar("T")
 
