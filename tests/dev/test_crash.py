@@ -58,14 +58,16 @@ def deployments(dev: Dev) -> list[dict[str, Any]]:
     return found
 
 
-def start_both(dev: Dev, world: Path, user: str, steps_name: str) -> str:
+def start_both(
+    dev: Dev, world: Path, user: str, steps_name: str, steps_handler: str = "run"
+) -> str:
     """Sign-up waiting for its click, Steps inside its blocking run; the Steps id."""
     with httpx.Client(base_url=dev.ingress_url, timeout=10.0) as ingress:
         submitted = ingress.post(
             f"/SignUp/{user}/run/send", json={"name": "Ann", "email": f"{user}@example.com"}
         )
         assert submitted.status_code == 202, submitted.text
-        sent = ingress.post("/Steps/run/send", json=steps_name)
+        sent = ingress.post(f"/Steps/{steps_handler}/send", json=steps_name)
         assert sent.status_code == 202, sent.text
         poll(
             lambda: ingress.get(f"/SignUp/{user}/stage").json() == "waiting-for-click",
@@ -119,10 +121,16 @@ def test_kill_9_then_restart_completes_both_without_rerunning_finished_steps(
     assert len(lines(world, "steps", key=steps_name, op="blocking-started")) == 2
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_stops_cleanly_and_a_restart_resumes(dev: Dev, world: Path, sig: signal.Signals) -> None:
+@pytest.mark.parametrize(
+    ("sig", "steps_handler"),
+    [(signal.SIGINT, "run"), (signal.SIGTERM, "run"), (signal.SIGINT, "run_sync")],
+    ids=["ctrl-c", "sigterm", "ctrl-c-inside-a-sync-run"],
+)
+def test_stops_cleanly_and_a_restart_resumes(
+    dev: Dev, world: Path, sig: signal.Signals, steps_handler: str
+) -> None:
     user, steps_name = f"bob-{uuid.uuid4().hex[:8]}", f"steps-{uuid.uuid4().hex[:8]}"
-    steps_id = start_both(dev, world, user, steps_name)
+    steps_id = start_both(dev, world, user, steps_name, steps_handler)
 
     assert dev.signal(sig) == 0, dev.log()[-3000:]
     assert "Traceback" not in dev.log(), dev.log()[-3000:]

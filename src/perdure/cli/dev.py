@@ -11,11 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
-from collections.abc import Mapping
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any, ParamSpec, TypeVar
 
 import click
 import httpx
@@ -34,6 +39,31 @@ logger = logging.getLogger("perdure.dev")
 
 REMOTE_ATTRIBUTE = "deployments"
 _REGISTER_RETRY_S = 1.0
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class _CountingExecutor(ThreadPoolExecutor):
+    """The loop's default executor, where synchronous `ctx.run` actions run; knows how many
+    are still running, so that stopping need not wait for one that blocks."""
+
+    def __init__(self) -> None:
+        super().__init__(thread_name_prefix="perdure-dev-run")
+        self._lock = threading.Lock()
+        self.busy = 0
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        with self._lock:
+            self.busy += 1
+        future = super().submit(fn, *args, **kwargs)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _: Future[Any]) -> None:
+        with self._lock:
+            self.busy -= 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +177,8 @@ async def _run(config: ServerConfig, app: EmbeddedApp, remotes: list[Remote], ba
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, shutdown.set)
+    executor = _CountingExecutor()
+    loop.set_default_executor(executor)
     admin_host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
     registering: asyncio.Task[None] | None = None
 
@@ -165,6 +197,19 @@ async def _run(config: ServerConfig, app: EmbeddedApp, remotes: list[Remote], ba
             registering.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+    if executor.busy:
+        # A thread cannot be stopped, and the interpreter would wait for it at exit. The
+        # store is closed, everything acknowledged is committed, and an action that did
+        # not finish runs again on the next start: nothing is lost by leaving now.
+        logger.warning(
+            "stopped; %d synchronous ctx.run action(s) still running in threads are "
+            "abandoned (they run again on the next start)",
+            executor.busy,
+        )
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 @click.command(name="dev")
