@@ -43,15 +43,6 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, within
         await asyncio.sleep(0.05)
 
 
-def known_perdure_gap(request: pytest.FixtureRequest, gap: str) -> None:
-    """Expect this test to fail against perdure's server, for the reason given: a feature
-    its ingress lacks so far. Strict: once the server has it, the XPASS fails the run, as a
-    reminder to remove the call."""
-    stack: Stack = request.getfixturevalue("stack")
-    if stack.kind == "perdure":
-        request.applymarker(pytest.mark.xfail(reason=f"perdure server: {gap}", strict=True))
-
-
 @contextlib.asynccontextmanager
 async def background(work: Awaitable[T]) -> AsyncIterator[asyncio.Future[T]]:
     """Run `work` as a task for the block; cancel it if the block leaves it unfinished
@@ -133,10 +124,7 @@ async def test_delayed_idempotent_send_is_accepted_once_and_attachable(
     assert await client.invocation(first.invocation_id).attach() == 7  # untyped: JSON
 
 
-async def test_delayed_send_reports_its_execution_time(
-    client: Client, key: str, request: pytest.FixtureRequest
-) -> None:
-    known_perdure_gap(request, "no executionTime in the 202 of a delayed send")
+async def test_delayed_send_reports_its_execution_time(client: Client, key: str) -> None:
     handle = await client.object(Counter, key).add.send(1, delay=timedelta(milliseconds=200))
     assert handle.execution_time is not None
     assert handle.execution_time.tzinfo is not None
@@ -148,10 +136,7 @@ async def test_send_by_handler_reference_with_key(client: Client, key: str) -> N
     assert await client.call(Counter.get, key=key) == 4
 
 
-async def test_workflow_submit_output_attach(
-    client: Client, key: str, request: pytest.FixtureRequest
-) -> None:
-    known_perdure_gap(request, "no /restate/workflow/{wf}/{key}/attach|output routes")
+async def test_workflow_submit_output_attach(client: Client, key: str) -> None:
     workflow = client.workflow(SignUp, key)
     submitted = await workflow.submit("ann@example.com")
     again = await workflow.submit("ann@example.com")
@@ -179,10 +164,7 @@ async def test_workflow_submit_output_attach(
     assert await workflow.stage() == "done"
 
 
-async def test_workflow_run_call_after_submit_is_a_conflict(
-    client: Client, key: str, request: pytest.FixtureRequest
-) -> None:
-    known_perdure_gap(request, "a shared workflow handler waits for the running run handler")
+async def test_workflow_run_call_after_submit_is_a_conflict(client: Client, key: str) -> None:
     workflow = client.workflow(SignUp, key)
     await workflow.submit("bob@example.com")
     with pytest.raises(IngressError) as conflict:
@@ -199,15 +181,13 @@ async def _waiting_awakeable(client: Client, key: str) -> tuple[str, SendHandle[
     return awakeable_id, handle
 
 
-async def test_resolve_awakeable(client: Client, key: str, request: pytest.FixtureRequest) -> None:
-    known_perdure_gap(request, "no /restate/a/{id}/resolve route")
+async def test_resolve_awakeable(client: Client, key: str) -> None:
     awakeable_id, handle = await _waiting_awakeable(client, key)
     await client.resolve_awakeable(awakeable_id, "from the client")
     assert await handle.attach() == "from the client"
 
 
-async def test_reject_awakeable(client: Client, key: str, request: pytest.FixtureRequest) -> None:
-    known_perdure_gap(request, "no /restate/a/{id}/reject route")
+async def test_reject_awakeable(client: Client, key: str) -> None:
     awakeable_id, handle = await _waiting_awakeable(client, key)
     await client.reject_awakeable(awakeable_id, "no way")
     with pytest.raises(IngressError) as failure:
