@@ -1,10 +1,10 @@
 """Errors a handler raises or sees.
 
-    TerminalError            fails the invocation for good: no retry
-    RetryableError           fails this attempt; retried (after `retry_after` if given)
-    SdkInternalBaseException control flow of the SDK (BaseException: `except Exception` skips it)
-    ├── SuspendedException   the attempt suspends; the server resumes it later
-    └── AttemptFinished      the attempt is over (protocol error, closed stream)
+TerminalError            fails the invocation for good: no retry
+RetryableError           fails this attempt; retried (after `retry_after` if given)
+SdkInternalBaseException control flow of the SDK (BaseException: `except Exception` skips it)
+├── SuspendedException   the attempt suspends; the server resumes it later
+└── AttemptFinished      the attempt is over (protocol error, closed stream)
 """
 
 from __future__ import annotations
