@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -8,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import perdure
 from perdure.protocol.manifest import RetryPolicySpec
 from perdure.sdk.handler import handler_spec_of
 from perdure.sdk.object import VirtualObject
@@ -342,3 +344,31 @@ def test_repr_lists_the_handlers() -> None:
     async def add(ctx: Any) -> None: ...
 
     assert repr(obj) == "VirtualObject('Counter', handlers=['add'])"
+
+
+# The definitions mirror restate-sdk 1.2 parameter for parameter (users call them
+# positionally too); only the serde defaults differ: None here means "from the type hint",
+# what restate's default DefaultSerde() means there.
+_MIRRORED_SIGNATURES = [
+    ("Service", "__init__"),
+    ("Service", "handler"),
+    ("VirtualObject", "__init__"),
+    ("VirtualObject", "handler"),
+    ("Workflow", "__init__"),
+    ("Workflow", "main"),
+    ("Workflow", "handler"),
+]
+
+
+@pytest.mark.parametrize(("cls", "method"), _MIRRORED_SIGNATURES)
+def test_signatures_mirror_restate_sdk(cls: str, method: str) -> None:
+    restate = pytest.importorskip("restate")
+    theirs = inspect.signature(getattr(getattr(restate, cls), method)).parameters.values()
+    ours = inspect.signature(getattr(getattr(perdure, cls), method)).parameters.values()
+
+    assert [(p.name, p.kind) for p in ours] == [(p.name, p.kind) for p in theirs]
+    for mine, their in zip(ours, theirs, strict=True):
+        if mine.name in ("input_serde", "output_serde"):
+            assert mine.default is None
+        else:
+            assert mine.default == their.default, mine.name
