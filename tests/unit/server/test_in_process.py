@@ -22,7 +22,7 @@ from perdure.server.commands import (
     SdkFrames,
 )
 from perdure.server.embedded import register_embedded
-from perdure.server.invoker.in_process import ByteStreams, run_in_process_attempt
+from perdure.server.invoker.in_process import ByteStreams, run_in_process_attempt, runner_for
 from perdure.server.invoker.live import Mailbox
 from perdure.store.api import Store
 from perdure.store.sqlite import SqliteStore
@@ -186,3 +186,10 @@ async def test_registration_is_idempotent_and_keeps_the_id_when_the_app_changes(
     handlers = json.loads(service.manifest_json)["handlers"]
     assert sorted(h["name"] for h in handlers) == ["a", "b"]
     assert len(await store.read(lambda txn: txn.list_deployments())) == 1
+
+
+async def test_an_embedded_deployment_not_hosted_here_fails_saying_what_to_do() -> None:
+    [failed] = await run(runner_for("embedded:///other.py", {}), None)
+    assert isinstance(failed, AttemptFailed)
+    assert "embedded:///other.py is not hosted by this process" in failed.message
+    assert "perdure dev" in failed.message

@@ -32,7 +32,12 @@ from perdure.server.commands import AttemptFailed, AttemptPlan, Command, Notific
 from perdure.server.config import ServerConfig
 from perdure.server.invoker.bidi import run_bidi_attempt
 from perdure.server.invoker.h2client import H2Pool
-from perdure.server.invoker.in_process import AttemptRunner, run_in_process_attempt
+from perdure.server.invoker.in_process import (
+    AttemptRunner,
+    is_embedded,
+    run_in_process_attempt,
+    runner_for,
+)
 from perdure.server.invoker.live import Mailbox, Mailboxes, known_entries
 from perdure.server.invoker.request_response import run_attempt
 
@@ -107,7 +112,7 @@ class Invoker:
             ):
                 while True:
                     plan, mailbox = await self._plans.get()
-                    if plan.uri in self._in_process:
+                    if is_embedded(plan.uri):
                         attempt = self._in_process_attempt(plan, mailbox)
                     elif mailbox is not None:
                         attempt = self._bidi_attempt(plan, pool, mailbox)
@@ -150,7 +155,7 @@ class Invoker:
                 plan,
                 run_in_process_attempt(
                     plan,
-                    self._in_process[plan.uri],
+                    runner_for(plan.uri, self._in_process),
                     mailbox,
                     self._submit,
                     cluster_name=self._config.cluster_name,

@@ -62,6 +62,25 @@ def is_embedded(uri: str) -> bool:
     return uri.startswith(f"{EMBEDDED_SCHEME}://")
 
 
+def runner_for(uri: str, hosted: Mapping[str, AttemptRunner]) -> AttemptRunner:
+    """The runner of embedded deployment `uri`; one that fails every attempt (retried, with
+    a message that says what to do) when this process does not host it, e.g. a data dir
+    of `perdure dev` opened by `perdure server`, or by `perdure dev` with another app."""
+    runner = hosted.get(uri)
+    if runner is not None:
+        return runner
+
+    async def not_hosted(
+        service: str, handler: str, version: int, headers: Mapping[str, str], io: ByteStreams
+    ) -> None:
+        raise LookupError(
+            f"{uri} is not hosted by this process (hosted: {', '.join(hosted) or 'none'}); "
+            f"run `perdure dev` with that app on this data dir"
+        )
+
+    return not_hosted
+
+
 class _HandlerSide:
     """What the hosted app reads and writes. `None` on either queue means end of stream."""
 
