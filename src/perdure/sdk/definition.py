@@ -113,18 +113,36 @@ class ServiceDefinition:
         options: Options,
         context_managers: Sequence[ContextManagerFactory] | None,
     ) -> Callable[[F], F]:
+        """The decorator that reads a handler's name, input and output types and docstring
+        off its function, registers its `HandlerSpec` and attaches it to the function."""
+
         def register(fn: F) -> F:
-            spec = build_spec(
-                fn,
+            if not callable(fn):
+                raise TypeError(f"a handler must be an async function, got {fn!r}")
+            handler_name = name or getattr(fn, "__name__", None)
+            if not handler_name or not HANDLER_NAME_RE.match(handler_name):
+                raise ValueError(
+                    f"invalid handler name {handler_name!r} in {self._name}: use letters, "
+                    "digits and '_', starting with a letter (or '_' and a letter or digit)"
+                )
+            takes_input, input_hint, output_hint = _signature_of(fn, f"{self._name}/{handler_name}")
+            handler_options = options
+            if handler_options.documentation is None:
+                handler_options = dataclasses.replace(options, documentation=inspect.getdoc(fn))
+            spec = HandlerSpec(
                 service_name=self._name,
                 service_type=self.service_type,
-                name=name,
+                name=handler_name,
                 kind=kind,
+                fn=fn,
+                takes_input=takes_input,
+                input_serde=_serde_for(input_serde, input_hint),
+                output_serde=_serde_for(output_serde, output_hint),
                 accept=accept,
                 content_type=content_type,
-                input_serde=input_serde,
-                output_serde=output_serde,
-                options=options,
+                input_type_hint=input_hint,
+                output_type_hint=output_hint,
+                options=handler_options,
                 context_managers=self.context_managers + tuple(context_managers or ()),
             )
             self._check_new_handler(spec)
@@ -137,50 +155,6 @@ class ServiceDefinition:
     def _check_new_handler(self, spec: HandlerSpec) -> None:
         if spec.name in self.handlers:
             raise ValueError(f"handler {spec.name} already exists in {self._name}")
-
-
-def build_spec(
-    fn: Callable[..., Awaitable[Any]],
-    *,
-    service_name: str,
-    service_type: ServiceType,
-    name: str | None,
-    kind: HandlerKind | None,
-    accept: str,
-    content_type: str,
-    input_serde: Serde[Any] | None,
-    output_serde: Serde[Any] | None,
-    options: Options,
-    context_managers: tuple[ContextManagerFactory, ...],
-) -> HandlerSpec:
-    """Read a handler's name, input and output types and docstring off its function."""
-    if not callable(fn):
-        raise TypeError(f"a handler must be an async function, got {fn!r}")
-    handler_name = name or getattr(fn, "__name__", None)
-    if not handler_name or not HANDLER_NAME_RE.match(handler_name):
-        raise ValueError(
-            f"invalid handler name {handler_name!r} in {service_name}: use letters, digits "
-            "and '_', starting with a letter (or '_' and a letter or digit)"
-        )
-    takes_input, input_hint, output_hint = _signature_of(fn, f"{service_name}/{handler_name}")
-    if options.documentation is None:
-        options = dataclasses.replace(options, documentation=inspect.getdoc(fn))
-    return HandlerSpec(
-        service_name=service_name,
-        service_type=service_type,
-        name=handler_name,
-        kind=kind,
-        fn=fn,
-        takes_input=takes_input,
-        input_serde=_serde_for(input_serde, input_hint),
-        output_serde=_serde_for(output_serde, output_hint),
-        accept=accept,
-        content_type=content_type,
-        input_type_hint=input_hint,
-        output_type_hint=output_hint,
-        options=options,
-        context_managers=context_managers,
-    )
 
 
 def _serde_for(given: Serde[Any] | None, hint: Any) -> Serde[Any]:
