@@ -39,9 +39,10 @@ def quickstart_lines() -> list[str]:
     text = README.read_text() if README.exists() else ""
     if START not in text or END not in text:
         pytest.skip(f"README.md has no quickstart section yet ({START} … {END})")
-    section = text.split(START, 1)[1].split(END, 1)[0]
+    # Every marked section, in order: the set-up commands, then the lines that drive it.
+    sections = [part.split(END, 1)[0] for part in text.split(START)[1:]]
     lines = []
-    for block in _FENCE.findall(section):
+    for block in (b for section in sections for b in _FENCE.findall(section)):
         for line in block.splitlines():
             line = line.strip()
             if line.startswith("$ "):
