@@ -1,5 +1,5 @@
-"""What Service, VirtualObject and Workflow share: options, and turning a decorated
-function into a `HandlerSpec`.
+"""What Service, VirtualObject and Workflow share: options, the constructor of the keyed
+two, and turning a decorated function into a `HandlerSpec`.
 
 The decorators return the user's function unchanged, with its spec attached
 (`perdure.sdk.handler.attach_spec`), so it stays callable, typed, and usable as the
@@ -155,6 +155,38 @@ class ServiceDefinition:
     def _check_new_handler(self, spec: HandlerSpec) -> None:
         if spec.name in self.handlers:
             raise ValueError(f"handler {spec.name} already exists in {self._name}")
+
+
+class KeyedDefinition(ServiceDefinition):
+    """Base of `VirtualObject` and `Workflow`, the keyed services with state: one
+    constructor, the arguments of `Service` plus `enable_lazy_state`."""
+
+    def __init__(
+        self,
+        name: str,
+        description: str | None = None,
+        metadata: dict[str, str] | None = None,
+        inactivity_timeout: timedelta | None = None,
+        abort_timeout: timedelta | None = None,
+        journal_retention: timedelta | None = None,
+        idempotency_retention: timedelta | None = None,
+        enable_lazy_state: bool | None = None,
+        ingress_private: bool | None = None,
+        invocation_retry_policy: InvocationRetryPolicy | None = None,
+        invocation_context_managers: Sequence[ContextManagerFactory] | None = None,
+    ) -> None:
+        options = make_options(
+            documentation=description,
+            metadata=metadata,
+            inactivity_timeout=inactivity_timeout,
+            abort_timeout=abort_timeout,
+            journal_retention=journal_retention,
+            idempotency_retention=idempotency_retention,
+            enable_lazy_state=enable_lazy_state,
+            ingress_private=ingress_private,
+            invocation_retry_policy=invocation_retry_policy,
+        )
+        super().__init__(name, options, invocation_context_managers)
 
 
 def _serde_for(given: Serde[Any] | None, hint: Any) -> Serde[Any]:

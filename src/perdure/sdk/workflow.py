@@ -7,13 +7,13 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from perdure.sdk.definition import F, ServiceDefinition, make_options
+from perdure.sdk.definition import F, KeyedDefinition, make_options
 from perdure.sdk.handler import ContextManagerFactory, HandlerSpec
 from perdure.sdk.retry_policy import InvocationRetryPolicy
 from perdure.sdk.serde import Serde
 
 
-class Workflow(ServiceDefinition):
+class Workflow(KeyedDefinition):
     """A workflow: its main handler runs at most once per key.
 
     Shared handlers (`handler`) may run any time, before, during and after the main one,
@@ -22,33 +22,6 @@ class Workflow(ServiceDefinition):
     """
 
     service_type = "WORKFLOW"
-
-    def __init__(
-        self,
-        name: str,
-        description: str | None = None,
-        metadata: dict[str, str] | None = None,
-        inactivity_timeout: timedelta | None = None,
-        abort_timeout: timedelta | None = None,
-        journal_retention: timedelta | None = None,
-        idempotency_retention: timedelta | None = None,
-        enable_lazy_state: bool | None = None,
-        ingress_private: bool | None = None,
-        invocation_retry_policy: InvocationRetryPolicy | None = None,
-        invocation_context_managers: Sequence[ContextManagerFactory] | None = None,
-    ) -> None:
-        options = make_options(
-            documentation=description,
-            metadata=metadata,
-            inactivity_timeout=inactivity_timeout,
-            abort_timeout=abort_timeout,
-            journal_retention=journal_retention,
-            idempotency_retention=idempotency_retention,
-            enable_lazy_state=enable_lazy_state,
-            ingress_private=ingress_private,
-            invocation_retry_policy=invocation_retry_policy,
-        )
-        super().__init__(name, options, invocation_context_managers)
 
     def main(
         self,
