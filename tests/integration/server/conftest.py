@@ -6,13 +6,14 @@ ports the kernel reported free.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,14 @@ import pytest
 
 HERE = Path(__file__).parent
 STARTUP_DEADLINE_S = 20.0
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """`preexec_fn` for every child: if the test process dies without tearing down (a CI
+    timeout, SIGKILL), the kernel sends the child SIGTERM instead of leaving it orphaned
+    with a port and a data dir (as tests/interop/harness/process.py does)."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -67,26 +76,52 @@ class SdkServices:
         return self.effects_file.read_text().splitlines()
 
 
+ServeApp = Callable[[str, Mapping[str, str]], str]
+
+
 @pytest.fixture(scope="module")
-def sdk_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SdkServices]:
-    """The services of sdk_services.py (official restate-sdk 1.2.0) under hypercorn."""
-    folder = tmp_path_factory.mktemp("sdk")
-    port = free_port()
-    env = dict(os.environ, PYTHONPATH=str(HERE), PERDURE_TEST_EFFECTS=str(folder / "effects"))
-    log = (folder / "hypercorn.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hypercorn", "sdk_services:app", "--bind", f"127.0.0.1:{port}"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+def serve_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeApp]:
+    """`serve_app("module:app", env)`: serve an ASGI app of this folder under hypercorn on
+    a free loopback port, with `env` added to the environment; returns its URL. Every
+    process it started is stopped when the module's tests are done."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def serve(app: str, extra_env: Mapping[str, str]) -> str:
+        folder = tmp_path_factory.mktemp("app")
+        port = free_port()
+        env = dict(os.environ, PYTHONPATH=str(HERE), **extra_env)
+        with (folder / "hypercorn.log").open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "hypercorn", app, "--bind", f"127.0.0.1:{port}"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
+            )
+        processes.append(process)
         url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _http_ok(f"{url}/health"), STARTUP_DEADLINE_S, "the SDK services")
-        yield SdkServices(url, folder / "effects")
+
+        def up() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"{app} exited: {(folder / 'hypercorn.log').read_text()}")
+            return _http_ok(f"{url}/health")
+
+        wait_until(up, STARTUP_DEADLINE_S, f"{app} to serve")
+        return url
+
+    try:
+        yield serve
     finally:
-        _stop(process)
-        log.close()
+        for process in processes:
+            _stop(process)
+
+
+@pytest.fixture(scope="module")
+def sdk_services(serve_app: ServeApp, tmp_path_factory: pytest.TempPathFactory) -> SdkServices:
+    """The services of sdk_services.py (official restate-sdk 1.2.0) under hypercorn."""
+    effects = tmp_path_factory.mktemp("sdk") / "effects"
+    url = serve_app("sdk_services:app", {"PERDURE_TEST_EFFECTS": str(effects)})
+    return SdkServices(url, effects)
 
 
 @dataclass
@@ -124,6 +159,7 @@ class PerdureServer:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
             )
         process = self.process
 

@@ -8,6 +8,7 @@ one attempt where request-response needs a suspension and a replay.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -48,6 +49,12 @@ def _ok(url: str) -> bool:
         return httpx.get(url, timeout=1.0).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _die_with_parent() -> None:
+    # preexec_fn: SIGTERM to the child if the test process dies without tearing down (as
+    # conftest.die_with_parent, which a test module cannot import under importlib mode).
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -116,7 +123,9 @@ def start_deployment(tmp_path: Path) -> Iterator[Callable[..., Deployment]]:
         )
         log = (folder / "hypercorn.log").open("wb")
         command = [sys.executable, "-m", "hypercorn", app, "--bind", f"127.0.0.1:{port}"]
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        )
         processes.append((process, log))
         url = f"http://127.0.0.1:{port}"
 
@@ -159,7 +168,9 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
             str(admin),
         ]
         with log.open("ab") as out:
-            process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                command, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+            )
         processes.append(process)
         server = Server(f"http://127.0.0.1:{admin}", f"http://127.0.0.1:{ingress}", log)
 

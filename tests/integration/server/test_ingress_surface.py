@@ -4,72 +4,21 @@ official restate-sdk 1.2.0 services (surface_services.py under hypercorn)."""
 from __future__ import annotations
 
 import datetime
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-HERE = Path(__file__).parent
 JSON = {"content-type": "application/json"}
 Poll = Callable[[Callable[[], bool], float, str], None]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.fixture(scope="module")
-def surface_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """surface_services.py under hypercorn; stopped by PID."""
-    folder = tmp_path_factory.mktemp("surface")
-    port = _free_port()
-    env = dict(os.environ, PYTHONPATH=str(HERE), PERDURE_TEST_EFFECTS=str(folder / "effects"))
-    with (folder / "hypercorn.log").open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hypercorn",
-                "surface_services:app",
-                "--bind",
-                f"127.0.0.1:{port}",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while not _healthy(f"{url}/health"):
-            assert process.poll() is None, (folder / "hypercorn.log").read_text()
-            assert time.monotonic() < deadline, "surface services did not start"
-            time.sleep(0.05)
-        yield url
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+def surface_services(serve_app, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """surface_services.py under hypercorn (conftest.serve_app: stopped by PID, and with
+    the test process)."""
+    effects = tmp_path_factory.mktemp("surface") / "effects"
+    return serve_app("surface_services:app", {"PERDURE_TEST_EFFECTS": str(effects)})
 
 
 @pytest.fixture
