@@ -23,6 +23,7 @@ from perdure.client import (
     connect,
 )
 from perdure.sdk.typed import TypedService, handler
+from tests.support.ports import free_port
 
 from .conftest import Stack
 from .services.client_app import Counter, Failure, Greeter, Point, SignUp, Waiter, echo, swap
@@ -228,8 +229,6 @@ async def test_restate_style_definitions(client: Client) -> None:
 
 
 async def test_unreachable_ingress() -> None:
-    from interop.harness.ports import free_port
-
     async with connect(f"http://127.0.0.1:{free_port()}") as nowhere:
         with pytest.raises(IngressUnreachable) as failure:
             await nowhere.service(Greeter).greet("x")

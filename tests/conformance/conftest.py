@@ -14,12 +14,11 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from tests.support import logs
+
 from .client import Env, open_env
 from .endpoint import ServicesProcess, make_signing_keys
-from .interop import ManagedProcess
 from .stacks import CONFIGS, MAIN, PAUSING, SIGNING, STRICT, Profile, Stack, start_stack
-
-_LOG_MARKS = pytest.StashKey[list[tuple[ManagedProcess, int]]]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -94,8 +93,7 @@ def signing_stack(
 
 def _remember_logs(request: pytest.FixtureRequest, stack: Stack) -> None:
     """So a failing test's report carries what the server and the services logged during it."""
-    processes = [stack.server.process(), stack.services.process]
-    request.node.stash[_LOG_MARKS] = [(p, p.log_size()) for p in processes if p is not None]
+    logs.remember_log_offsets(request, [stack.server.process(), stack.services.process])
 
 
 @pytest.fixture
@@ -129,9 +127,5 @@ async def signing_env(signing_stack: Stack, request: pytest.FixtureRequest) -> A
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
     report: pytest.TestReport = yield
-    marks = item.stash.get(_LOG_MARKS, None)
-    if marks and report.failed and report.when in ("setup", "call"):
-        for process, offset in marks:
-            text = process.log_text(offset) or "(nothing)"
-            report.sections.append((f"{process.name} log during the test", text))
+    logs.attach_logs(item, report)
     return report

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.registration import register
+
 from .endpoint import ServicesProcess
-from .interop import register_deployment, wait_for_ingress_services
 from .servers import ServerUnderTest, make_server
 
 INACTIVITY_TIMEOUT = "RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT"
@@ -82,8 +83,7 @@ def start_stack(workdir: Path, config: str, profile: Profile, services: Services
     try:
         server.start()
         uri = services.signed_uri if profile.signed else services.uri
-        names = register_deployment(server.admin_url, uri, use_http_11=False)
-        wait_for_ingress_services(server.ingress_url, names)
+        names = register(server.admin_url, server.ingress_url, uri)
     except BaseException:
         server.stop()
         raise

@@ -8,8 +8,9 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
+from tests.support.polling import eventually
+
 from .client import Env, expect, json_of, new_key, proxy_request
-from .interop import eventually
 
 pytestmark = pytest.mark.conformance
 

@@ -7,8 +7,9 @@ import asyncio
 
 import pytest
 
+from tests.support.polling import eventually
+
 from .client import Env, failure_of, json_of, new_key
-from .interop import eventually
 
 pytestmark = pytest.mark.conformance
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.polling import eventually
+
 from .client import Env, failure_of, new_key
-from .interop import eventually
 
 pytestmark = pytest.mark.conformance
 

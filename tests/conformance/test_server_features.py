@@ -7,8 +7,9 @@ import asyncio
 
 import pytest
 
+from tests.support.polling import eventually
+
 from .client import Env, expect, failure_of, json_of, new_key, proxy_request
-from .interop import eventually
 
 pytestmark = pytest.mark.conformance
 

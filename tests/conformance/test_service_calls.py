@@ -8,8 +8,9 @@ import time
 
 import pytest
 
+from tests.support.polling import eventually
+
 from .client import Env, expect, json_of, new_key, proxy_request
-from .interop import eventually
 
 pytestmark = pytest.mark.conformance
 

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from tests.support.polling import eventually
+
 from .client import Env, expect, new_key, proxy_request
-from .interop import eventually
 
 pytestmark = pytest.mark.conformance
 

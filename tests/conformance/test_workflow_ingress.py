@@ -8,8 +8,9 @@ import os
 import httpx
 import pytest
 
+from tests.support.polling import eventually
+
 from .client import Env, expect, json_of, new_key
-from .interop import eventually
 
 pytestmark = pytest.mark.conformance
 

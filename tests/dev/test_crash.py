@@ -14,7 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from .harness import APPS, EXAMPLES, Dev, poll
+from tests.support.polling import eventually_sync
+
+from .harness import APPS, EXAMPLES, Dev
 
 
 def lines(world: Path, system: str, **match: Any) -> list[dict[str, Any]]:
@@ -69,13 +71,13 @@ def start_both(
         assert submitted.status_code == 202, submitted.text
         sent = ingress.post(f"/Steps/{steps_handler}/send", json=steps_name)
         assert sent.status_code == 202, sent.text
-        poll(
+        eventually_sync(
             lambda: ingress.get(f"/SignUp/{user}/stage").json() == "waiting-for-click",
-            "the sign-up to wait for its click",
+            what="the sign-up to wait for its click",
         )
-    poll(
+    eventually_sync(
         lambda: lines(world, "steps", key=steps_name, op="blocking-started"),
-        "Steps to enter its blocking ctx.run",
+        what="Steps to enter its blocking ctx.run",
     )
     invocation_id: str = sent.json()["invocationId"]
     return invocation_id
@@ -107,9 +109,9 @@ def test_kill_9_then_restart_completes_both_without_rerunning_finished_steps(
 
     # Resumed on its own: the unfinished step runs again (it never completed), the finished
     # one is replayed from the journal.
-    poll(
+    eventually_sync(
         lambda: len(lines(world, "steps", key=steps_name, op="blocking-started")) == 2,
-        "the restarted server to resume Steps inside its blocking step",
+        what="the restarted server to resume Steps inside its blocking step",
     )
     # Re-registered idempotently: the same deployment, so pinned invocations keep it.
     assert [d["id"] for d in deployments(dev)] == [d["id"] for d in before]
@@ -136,9 +138,9 @@ def test_stops_cleanly_and_a_restart_resumes(
     assert "Traceback" not in dev.log(), dev.log()[-3000:]
     dev.start()
 
-    poll(
+    eventually_sync(
         lambda: len(lines(world, "steps", key=steps_name, op="blocking-started")) == 2,
-        "the restarted server to resume Steps inside its blocking step",
+        what="the restarted server to resume Steps inside its blocking step",
     )
     finish_both(dev, world, user, steps_name, steps_id)
     assert len(lines(world, "accounts", user_id=f"user-{user}")) == 1

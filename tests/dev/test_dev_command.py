@@ -10,7 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .harness import APPS, Dev, ManagedProcess, free_port, perdure_cli, poll, port_accepts
+from tests.support.perdure import perdure_cli
+from tests.support.polling import eventually_sync
+from tests.support.ports import free_port, port_accepts
+from tests.support.process import ManagedProcess
+
+from .harness import APPS, Dev
 
 
 @pytest.fixture
@@ -25,7 +30,9 @@ def remote(tmp_path: Path) -> Iterator[str]:
     )
     process.start()
     try:
-        poll(lambda: port_accepts(port) or process.exit_code() is not None, "the remote")
+        eventually_sync(
+            lambda: port_accepts(port) or process.exit_code() is not None, what="the remote"
+        )
         assert process.exit_code() is None, process.log_text()
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -43,7 +50,7 @@ def test_registers_the_remote_deployments_the_app_lists(tmp_path: Path, remote: 
                 uris = sorted(d["uri"] for d in found)
                 return uris if len(uris) == 2 else None
 
-            uris = poll(registered, "the remote deployment to be registered")
+            uris = eventually_sync(registered, what="the remote deployment to be registered")
             assert uris == sorted([remote, f"embedded://{APPS / 'with_remote.py'}"])
             answer = http.post(f"{dev.ingress_url}/Relay/greet", json="ann")
             assert (answer.status_code, answer.json()) == (200, "relayed hello ann"), answer.text

@@ -26,7 +26,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .harness import REPO, ManagedProcess, poll
+from tests.support.polling import eventually_sync
+from tests.support.process import ManagedProcess
+
+from .harness import REPO
 
 # Another file can stand in (a draft of the section): PERDURE_README=draft.md.
 README = Path(os.environ.get("PERDURE_README", str(REPO / "README.md")))
@@ -105,12 +108,16 @@ def test_readme_quickstart_completes_the_sign_up(folder: Path) -> None:
     )
     server.start()
     try:
-        poll(lambda: _healthy() or server.exit_code() is not None, "perdure dev to listen")
+        eventually_sync(
+            lambda: _healthy() or server.exit_code() is not None, what="perdure dev to listen"
+        )
         assert server.exit_code() is None, server.log_text()
 
         before, shown, after = client[: stage[0]], client[stage[0]], client[stage[0] + 1 :]
         bash("\n".join(before), folder, env)
-        poll(lambda: WAITING in bash(shown, folder, env), f"the stage to be {WAITING!r}")
+        eventually_sync(
+            lambda: WAITING in bash(shown, folder, env), what=f"the stage to be {WAITING!r}"
+        )
         output = bash("\n".join(after), folder, env).strip().splitlines()
         assert output, "the quickstart's last lines printed nothing"
         result = json.loads(output[-1])
@@ -118,7 +125,9 @@ def test_readme_quickstart_completes_the_sign_up(folder: Path) -> None:
 
         assert server.pid is not None
         os.kill(server.pid, signal.SIGINT)  # Ctrl-C
-        assert poll(server.exit_code, "perdure dev to stop on Ctrl-C") == 0, server.log_text()
+        assert eventually_sync(server.exit_code, what="perdure dev to stop on Ctrl-C") == 0, (
+            server.log_text()
+        )
     finally:
         server.stop()
 

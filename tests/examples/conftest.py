@@ -18,10 +18,18 @@ from types import ModuleType
 import pytest
 
 from perdure.client import Client, connect
+from tests.support import logs
+from tests.support.endpoint import Endpoint
+from tests.support.process import ManagedProcess
 
-from .harness import Endpoint, ManagedProcess, Server, load_example, register, server_kind
-
-_LOG_MARKS = pytest.StashKey[list[tuple[ManagedProcess, int]]]()
+from .harness import (
+    Server,
+    example_endpoint,
+    load_example,
+    make_server,
+    register_endpoint,
+    server_kind,
+)
 
 
 @dataclass
@@ -56,7 +64,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def server(world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    started = Server(server_kind(), tmp_path_factory.mktemp("server"))
+    started = make_server(server_kind(), tmp_path_factory.mktemp("server"))
     started.start()
     try:
         yield started
@@ -74,10 +82,10 @@ def serve_example(
     with pytest.MonkeyPatch.context() as patch:
         for variable, value in (env or {}).items():
             patch.setenv(variable, value)  # the endpoint's settings, and the module's here
-        endpoint = Endpoint(name, tmp_path_factory.mktemp(name), env or {})
+        endpoint = example_endpoint(name, tmp_path_factory.mktemp(name), env or {})
         endpoint.start()
         try:
-            register(server, endpoint)
+            register_endpoint(server, endpoint)
             yield Example(name, load_example(name), server, endpoint)
         finally:
             endpoint.stop()
@@ -101,7 +109,7 @@ def _mark_logs(request: pytest.FixtureRequest) -> None:
     if "example" not in request.fixturenames:
         return
     example: Example = request.getfixturevalue("example")
-    request.node.stash[_LOG_MARKS] = [(p, p.log_size()) for p in example.processes()]
+    logs.remember_log_offsets(request, example.processes())
 
 
 @pytest.hookimpl(wrapper=True)
@@ -109,7 +117,5 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if report.failed and report.when == "call":
-        for process, start in item.stash.get(_LOG_MARKS, []):
-            report.sections.append((f"{process.name} log", process.log_text(start, limit=8000)))
+    logs.attach_logs(item, report, phases=("call",), title="{} log", limit=8000)
     return report

@@ -14,10 +14,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from .harness.process import ManagedProcess
-from .harness.stack import ALL_CONFIGS, Env, Stack, StackConfig, open_env, start_stack
+from tests.support import logs
 
-_LOG_MARKS = pytest.StashKey[list[tuple[ManagedProcess, int]]]()
+from .harness.stack import ALL_CONFIGS, Env, Stack, StackConfig, open_env, start_stack
 
 
 @pytest.fixture(scope="session", params=ALL_CONFIGS, ids=str)
@@ -34,7 +33,7 @@ def stack(
 
 def remember_log_offsets(request: pytest.FixtureRequest, stack: Stack) -> None:
     """So a failing test's report carries what the server and endpoint logged during it."""
-    request.node.stash[_LOG_MARKS] = [(p, p.log_size()) for p in stack.processes()]
+    logs.remember_log_offsets(request, stack.processes())
 
 
 @pytest.fixture
@@ -47,9 +46,5 @@ async def env(stack: Stack, request: pytest.FixtureRequest) -> AsyncIterator[Env
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
     report: pytest.TestReport = yield
-    marks = item.stash.get(_LOG_MARKS, None)
-    if marks and report.failed and report.when in ("setup", "call"):
-        for process, offset in marks:
-            text = process.log_text(offset) or "(nothing)"
-            report.sections.append((f"{process.name} log during the test", text))
+    logs.attach_logs(item, report)
     return report

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
+from tests.support.polling import eventually
+
 from .harness.clients import expect_status, json_result
-from .harness.polling import eventually
 from .harness.stack import Env
 
 pytestmark = pytest.mark.interop

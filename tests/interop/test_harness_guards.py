@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import netns, restate_server
+from tests.support import netns, restate_server
 
 
 def test_refuses_a_namespace_with_real_interfaces(monkeypatch: pytest.MonkeyPatch) -> None:

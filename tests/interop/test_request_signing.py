@@ -11,10 +11,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from perdure.protocol.identity import public_key_string
+from tests.support.polling import eventually
 
 from .conftest import remember_log_offsets
 from .harness.clients import json_result
-from .harness.polling import eventually
 from .harness.stack import HTTP_CONFIGS, Env, Stack, StackConfig, open_env, start_stack
 
 pytestmark = pytest.mark.interop
@@ -83,7 +83,7 @@ async def test_endpoint_with_another_key_refuses_and_nothing_runs(
     stack, right_key = signed_stack
     assert stack.endpoint is not None
     wrong_key = _write_private_key(tmp_path / "unused.pem")
-    stack.endpoint.restart(identity_keys=[wrong_key])
+    stack.endpoint.restart_with_keys([wrong_key])
     try:
         sent = await signed_env.ingress.send("/Marker/mark", signed_env.key)
         invocation_id = sent["invocationId"]
@@ -97,7 +97,7 @@ async def test_endpoint_with_another_key_refuses_and_nothing_runs(
         failure = await eventually(attempt_refused, what="the endpoint to refuse an attempt")
         assert signed_env.effects.count(f"{signed_env.key}.marked") == 0, failure
     finally:
-        stack.endpoint.restart(identity_keys=[right_key])
+        stack.endpoint.restart_with_keys([right_key])
     # Back with the right key, the retried invocation runs, exactly once.
     assert json_result(await signed_env.ingress.attach(invocation_id)) == 1
     assert signed_env.effects.count(f"{signed_env.key}.marked") == 1

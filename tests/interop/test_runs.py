@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.polling import ConditionTimeout, eventually
+
 from .harness.clients import json_result
-from .harness.polling import ConditionTimeout, eventually
 from .harness.stack import Env
 
 pytestmark = pytest.mark.interop

@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 
+from tests.support.polling import eventually
+
 from .harness.clients import error_body, expect_status, json_result
-from .harness.polling import eventually
 from .harness.stack import Env
 
 pytestmark = pytest.mark.interop

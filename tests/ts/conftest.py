@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-# The harnesses are imported by their full names (tests.…), which needs the repository root
-# on sys.path: `python -m pytest` from the root puts it there, plain `pytest` does not.
-_REPO = Path(__file__).resolve().parents[2]
-if str(_REPO) not in sys.path:
-    sys.path.insert(0, str(_REPO))
-
-from tests.examples.harness import ManagedProcess, Server, register_uri, wait_until  # noqa: E402
-from tests.interop.harness.restate_server import INSTALL_COMMAND, npm_cache  # noqa: E402
+from tests.examples.harness import Server, make_server
+from tests.support.polling import wait_until
+from tests.support.process import ManagedProcess
+from tests.support.registration import register
+from tests.support.restate_server import INSTALL_COMMAND, npm_cache
 
 SERVICES = Path(__file__).resolve().parent / "services.cjs"
 SERVER_KIND_ENV = "PERDURE_TS_SERVER"
@@ -100,13 +96,18 @@ def stack(
     kind = os.environ.get(SERVER_KIND_ENV, "perdure")
     workdir = tmp_path_factory.mktemp(f"ts-{transport}")
     node_modules()  # before starting anything: the clearest failure first
-    server = Server(kind, workdir / "server")
+    server = make_server(kind, workdir / "server")
     (workdir / "server").mkdir()
     server.start()
     try:
         node, port = start_node(transport, workdir)
         try:
-            register_uri(server, f"http://127.0.0.1:{port}", use_http_11=transport == "http1")
+            register(
+                server.admin_url,
+                server.ingress_url,
+                f"http://127.0.0.1:{port}",
+                use_http_11=transport == "http1",
+            )
             yield Stack(transport, server, node)
         finally:
             node.stop()

@@ -7,7 +7,6 @@ values where only success makes sense (then a failure raises with the full respo
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import httpx
@@ -113,37 +112,3 @@ class Admin:
         """The sys_invocation row (JSON rows omit null columns), or None when unknown."""
         rows = await self.query(f"SELECT * FROM sys_invocation WHERE id = '{invocation_id}'")
         return rows[0] if rows else None
-
-
-def register_deployment(
-    admin_url: str, uri: str, *, use_http_11: bool, timeout: float = 30.0
-) -> list[str]:
-    """POST /deployments; retried while the endpoint is still coming up. Returns service names."""
-    deadline = time.monotonic() + timeout
-    body = {"uri": uri, "use_http_11": use_http_11}
-    with httpx.Client(base_url=admin_url, timeout=10.0) as client:
-        while True:
-            try:
-                resp = client.post("/deployments", json=body)
-                if resp.status_code in (200, 201):
-                    return sorted(s["name"] for s in resp.json()["services"])
-                problem = _describe(resp)
-            except httpx.TransportError as exc:
-                problem = repr(exc)
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"registering {uri} failed: {problem}")
-            time.sleep(0.2)
-
-
-def wait_for_ingress_services(ingress_url: str, services: list[str], timeout: float = 30.0) -> None:
-    """The ingress learns new schemas asynchronously; wait until it routes to all of them."""
-    deadline = time.monotonic() + timeout
-    with httpx.Client(base_url=ingress_url, timeout=5.0) as client:
-        while True:
-            resp = client.get("/restate/health")
-            known = set(resp.json().get("services", [])) if resp.status_code == 200 else set()
-            if known.issuperset(services):
-                return
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"ingress still misses {sorted(set(services) - known)}")
-            time.sleep(0.05)

@@ -16,12 +16,14 @@ from pathlib import Path
 
 import httpx
 
-from .clients import Admin, Ingress, register_deployment, wait_for_ingress_services
+from tests.support.process import ManagedProcess
+from tests.support.registration import register, wait_for_ingress_services
+from tests.support.restate_server import ALWAYS_SUSPEND_ENV, RestateServer
+
+from .clients import Admin, Ingress
 from .dev_server import DevServer
 from .effects import EffectStore
 from .endpoint import SDK_ENV, ServiceEndpoint, sdk_under_test
-from .process import ManagedProcess
-from .restate_server import ALWAYS_SUSPEND_ENV, RestateServer
 
 TRANSPORTS = ("http2", "http11")
 EMBEDDED = "embedded"  # `perdure dev`: the services run inside the server's process
@@ -105,10 +107,9 @@ def start_stack(
     try:
         server.start()
         endpoint.start()
-        stack.services = register_deployment(
-            server.admin_url, endpoint.uri, use_http_11=config.use_http_11
+        stack.services = register(
+            server.admin_url, server.ingress_url, endpoint.uri, use_http_11=config.use_http_11
         )
-        wait_for_ingress_services(server.ingress_url, stack.services)
     except BaseException:
         stack.stop()
         raise

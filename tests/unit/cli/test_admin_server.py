@@ -1,25 +1,21 @@
 """The admin commands against a real server and official restate-sdk services.
 
 Each server kind gets one server and the services one process per module, started and
-stopped here (by PID, on loopback ports the kernel reported free); the commands run
+stopped by tests/support (by PID, on free loopback ports); the commands run
 in-process via CliRunner, and once as a real subprocess of the console entry point.
 
 Kinds: `perdure server` on a temp data dir, and the real restate-server 1.7.12 (marked
 `interop`: it runs only inside a loopback-only network namespace, so run it through
-`scripts/test`; elsewhere the interop harness fails it with a message saying so).
+`scripts/test`; elsewhere tests/support fails it with a message saying so).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,61 +26,16 @@ import pytest
 from click.testing import CliRunner, Result
 
 from perdure.cli.main import cli
+from tests.support.endpoint import Endpoint, hypercorn
+from tests.support.perdure import PerdureServer
+from tests.support.polling import eventually_sync
+from tests.support.ports import free_port
+from tests.support.registration import wait_for_ingress_services
+from tests.support.restate_server import RestateServer
 
 HERE = Path(__file__).parent
 DEADLINE_S = 20.0
 SERVICES = ("CliGreeter", "CliTally")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(predicate: Callable[[], bool], what: str, deadline_s: float = DEADLINE_S) -> None:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {deadline_s}s waiting for {what}")
-
-
-def _ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-@contextmanager
-def _process(
-    args: list[str], log: Path, ready: str, env: dict[str, str] | None = None
-) -> Iterator[None]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
-
-        def up() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"{args[2:4]} exited: {log.read_text()}")
-            return _ok(ready)
-
-        wait_until(up, f"{ready} to answer")
-        yield
-    finally:
-        _stop(process)
 
 
 @dataclass(frozen=True)
@@ -99,39 +50,10 @@ KINDS = [pytest.param("perdure"), pytest.param("restate", marks=pytest.mark.inte
 
 
 @contextmanager
-def perdure_server(folder: Path) -> Iterator[tuple[str, str]]:
-    """A `perdure server` on a fresh data dir: yields (admin URL, ingress URL)."""
-    admin_port, ingress_port = _free_port(), _free_port()
-    args = [
-        sys.executable,
-        "-m",
-        "perdure.cli.server",
-        "--data-dir",
-        str(folder / "data"),
-        "--host",
-        "127.0.0.1",
-        "--ingress-port",
-        str(ingress_port),
-        "--admin-port",
-        str(admin_port),
-    ]
-    admin = f"http://127.0.0.1:{admin_port}"
-    with _process(args, folder / "server.log", f"{admin}/health"):
-        yield admin, f"http://127.0.0.1:{ingress_port}"
-
-
-def _interop_harness(module: str) -> Any:
-    """A module of tests/interop/harness, imported as tests/client does (`interop.…`)."""
-    tests_dir = str(HERE.parents[1])
-    if tests_dir not in sys.path:
-        sys.path.insert(0, tests_dir)
-    return importlib.import_module(f"interop.harness.{module}")
-
-
-@contextmanager
-def restate_server(folder: Path) -> Iterator[tuple[str, str]]:
-    """The real restate-server (refuses to start outside a loopback-only namespace)."""
-    server = _interop_harness("restate_server").RestateServer(folder)
+def admin_server(kind: str, folder: Path) -> Iterator[tuple[str, str]]:
+    """`perdure server` on a fresh data dir, or the real restate-server (refuses to start
+    outside a loopback-only namespace): yields (admin URL, ingress URL)."""
+    server = PerdureServer(folder) if kind == "perdure" else RestateServer(folder)
     server.start()
     try:
         yield server.admin_url, server.ingress_url
@@ -139,20 +61,23 @@ def restate_server(folder: Path) -> Iterator[tuple[str, str]]:
         server.stop()
 
 
-def admin_server(kind: str, folder: Path) -> Any:
-    return perdure_server(folder) if kind == "perdure" else restate_server(folder)
-
-
 @pytest.fixture(scope="module")
 def service_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """admin_services.py (official restate-sdk 1.2.0) under hypercorn."""
     folder = tmp_path_factory.mktemp("services")
-    port = _free_port()
-    env = dict(os.environ, PYTHONPATH=str(HERE))
-    args = [sys.executable, "-m", "hypercorn", "admin_services:app", "--bind", f"127.0.0.1:{port}"]
-    url = f"http://127.0.0.1:{port}"
-    with _process(args, folder / "hypercorn.log", f"{url}/health", env):
-        yield url
+    endpoint = Endpoint(
+        "hypercorn admin_services",
+        hypercorn("admin_services:app", folder),
+        cwd=HERE,
+        log_path=folder / "hypercorn.log",
+        pythonpath=[HERE],
+        health_path="/health",
+    )
+    endpoint.start()
+    try:
+        yield endpoint.uri
+    finally:
+        endpoint.stop()
 
 
 @pytest.fixture(scope="module", params=KINDS)
@@ -190,8 +115,7 @@ def deployment_id(stack: Stack, registration: Result) -> str:
     ids: list[str] = [d["id"] for d in ok_json(stack, "deployments", "list")]
     assert len(ids) == 1
     if stack.kind == "restate":  # its ingress learns new services asynchronously
-        harness = _interop_harness("clients")
-        harness.wait_for_ingress_services(stack.ingress, list(SERVICES))
+        wait_for_ingress_services(stack.ingress, list(SERVICES))
     return ids[0]
 
 
@@ -224,7 +148,11 @@ def wait_for_status(stack: Stack, invocation_id: str, status: str) -> dict[str, 
         seen.update(status_of(stack, invocation_id))
         return seen.get("status") == status
 
-    wait_until(reached, f"{invocation_id} to be {status} (last seen {seen.get('status')})")
+    eventually_sync(
+        reached,
+        what=f"{invocation_id} to be {status} (last seen {seen.get('status')})",
+        within=DEADLINE_S,
+    )
     return seen
 
 
@@ -250,7 +178,7 @@ def test_register_prints_the_deployment_and_its_services(
 
 
 def test_register_unreachable_deployment_shows_the_servers_error(stack: Stack) -> None:
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     result = cli_run(stack, "deployments", "register", dead, "--use-http-11")
     assert result.exit_code == 1
     assert result.stdout == ""
@@ -454,7 +382,7 @@ def test_commands_as_a_subprocess(stack: Stack, deployment_id: str) -> None:
     )
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.splitlines()[0].split()[0] == "NAME"
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     failed = subprocess.run(
         [*command, "invocations", "list", "--admin-url", dead],
         env=env,

@@ -1,9 +1,8 @@
-"""The real restate-server (npm @restatedev/restate-server), one process per test configuration."""
+"""The real restate-server (npm @restatedev/restate-server), on free loopback ports."""
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 
 from .netns import loopback_only_problem
 from .ports import free_port
-from .process import ManagedProcess
+from .process import ManagedProcess, start_until_ready
 
 SERVER_VERSION = "1.7.12"
 INSTALL_COMMAND = "scripts/install-interop"
@@ -62,6 +61,7 @@ class RestateServer:
         self.ingress_port = 0
         self.admin_port = 0
         self.process: ManagedProcess | None = None
+        self._attempts = 0
 
     @property
     def ingress_url(self) -> str:
@@ -71,25 +71,24 @@ class RestateServer:
     def admin_url(self) -> str:
         return f"http://127.0.0.1:{self.admin_port}"
 
-    def start(self, attempts: int = 3) -> None:
+    def start(self) -> None:
         problem = loopback_only_problem()
         if problem:
             pytest.fail(problem, pytrace=False)
         binary = require_server_binary()
-        for attempt in range(1, attempts + 1):
-            self._spawn(binary, attempt)
-            if self._wait_ready(timeout=60.0):
-                return
-            # Most likely a port taken between free_port() and bind; try again with fresh ones.
-            assert self.process is not None
-            log = self.process.log_text(limit=4000)
-            self.stop()
-            if attempt == attempts:
-                pytest.fail(f"restate-server did not become ready; its log:\n{log}", pytrace=False)
+        self._attempts = 0
+        with httpx.Client(timeout=2.0) as client:
+            self.process = start_until_ready(
+                lambda: self._spawn(binary),
+                lambda: self._probe(client),
+                what="restate-server",
+                timeout=60.0,
+            )
 
-    def _spawn(self, binary: Path, attempt: int) -> None:
+    def _spawn(self, binary: Path) -> ManagedProcess:
+        self._attempts += 1
         self.ingress_port, self.admin_port, node_port = free_port(), free_port(), free_port()
-        base_dir = self.workdir / f"base-{attempt}"
+        base_dir = self.workdir / f"base-{self._attempts}"
         env = {
             # A minimal environment: no RESTATE_* leaking in from the caller's shell.
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -111,18 +110,7 @@ class RestateServer:
             log_path=self.workdir / "restate-server.log",
         )
         self.process.start()
-
-    def _wait_ready(self, timeout: float) -> bool:
-        assert self.process is not None
-        deadline = time.monotonic() + timeout
-        with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                if self.process.exit_code() is not None:
-                    return False
-                if self._probe(client):
-                    return True
-                time.sleep(0.05)
-        return False
+        return self.process
 
     def _probe(self, client: httpx.Client) -> bool:
         try:

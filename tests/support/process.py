@@ -7,8 +7,12 @@ import ctypes
 import os
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+import pytest
+
+from .polling import wait_until
 
 _PR_SET_PDEATHSIG = 1
 
@@ -97,3 +101,24 @@ class ManagedProcess:
         if len(data) > limit:
             data = b"[...]\n" + data[-limit:]
         return data.decode("utf-8", "replace")
+
+
+def start_until_ready(
+    spawn: Callable[[], ManagedProcess],
+    ready: Callable[[], bool],
+    *,
+    what: str,
+    timeout: float = 30.0,
+    attempts: int = 3,
+) -> ManagedProcess:
+    """`spawn()` starts a process (on fresh ports); wait until `ready()` while it runs. If it
+    exits or times out, stop it and spawn again (most likely a port was taken between
+    free_port() and bind); after `attempts`, fail the test with the last log."""
+    log = ""
+    for _ in range(attempts):
+        process = spawn()
+        if wait_until(ready, process, timeout):
+            return process
+        log = process.log_text(limit=4000)
+        process.stop()
+    pytest.fail(f"{what} did not become ready; its log:\n{log}", pytrace=False)

@@ -6,7 +6,10 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from .process import ManagedProcess
 
 T = TypeVar("T")
 
@@ -52,3 +55,13 @@ def eventually_sync(
         if time.monotonic() >= deadline:
             raise ConditionTimeout(f"waited {within}s for {what}; last probe: {last!r}")
         time.sleep(interval)
+
+
+def wait_until(ready: Callable[[], bool], process: ManagedProcess, timeout: float) -> bool:
+    """Poll `ready()` while `process` runs; False when it exits or `timeout` passes first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.exit_code() is None:
+        if ready():
+            return True
+        time.sleep(0.05)
+    return False
