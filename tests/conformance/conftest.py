@@ -122,10 +122,3 @@ async def signing_env(signing_stack: Stack, request: pytest.FixtureRequest) -> A
     _remember_logs(request, signing_stack)
     async with open_env(signing_stack) as opened:
         yield opened
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
-    report: pytest.TestReport = yield
-    logs.attach_logs(item, report)
-    return report

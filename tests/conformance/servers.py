@@ -14,7 +14,6 @@ Chosen by PERDURE_CONFORMANCE_SERVER=restate|perdure. Both launchers are tests/s
 from __future__ import annotations
 
 import os
-from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -43,33 +42,34 @@ def server_kind() -> str:
     return kind
 
 
-class ServerUnderTest(ABC):
-    """One server process; `env` holds `RESTATE_*` overrides for this instance."""
+class ServerUnderTest:
+    """One server process (tests/support's launcher); `env` holds `RESTATE_*` overrides."""
 
     kind: str
 
     def __init__(self, workdir: Path, env: Mapping[str, str]) -> None:
         self.workdir = workdir
         self.env = {**CONFORMANCE_ENV, **env}
+        self._server: RestateServer | PerdureProcess
 
     @property
-    @abstractmethod
-    def ingress_url(self) -> str: ...
+    def ingress_url(self) -> str:
+        return self._server.ingress_url
 
     @property
-    @abstractmethod
-    def admin_url(self) -> str: ...
+    def admin_url(self) -> str:
+        return self._server.admin_url
 
-    @abstractmethod
     def start(self) -> None:
         """Start and wait until ingress and admin answer their health checks."""
+        self._server.start()
 
-    @abstractmethod
-    def stop(self) -> None: ...
+    def stop(self) -> None:
+        self._server.stop()
 
-    @abstractmethod
     def process(self) -> ManagedProcess | None:
         """The running process (its log is attached to failing tests)."""
+        return self._server.process
 
 
 class RealRestateServer(ServerUnderTest):
@@ -80,14 +80,6 @@ class RealRestateServer(ServerUnderTest):
         # RestateServer refuses to start outside a loopback-only namespace (pytest.fail with
         # instructions), waits for /restate/health, /health and the query engine, stops by PID.
         self._server = RestateServer(workdir, self.env)
-
-    @property
-    def ingress_url(self) -> str:
-        return self._server.ingress_url
-
-    @property
-    def admin_url(self) -> str:
-        return self._server.admin_url
 
     def start(self) -> None:
         problem = loopback_only_problem()
@@ -102,12 +94,6 @@ class RealRestateServer(ServerUnderTest):
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._server.start()
 
-    def stop(self) -> None:
-        self._server.stop()
-
-    def process(self) -> ManagedProcess | None:
-        return self._server.process
-
 
 class PerdureServer(ServerUnderTest):
     kind = "perdure"
@@ -120,23 +106,6 @@ class PerdureServer(ServerUnderTest):
             f"{SERVER_KIND_ENV}=restate scripts/test tests/conformance"
         )
         self._server = PerdureProcess(workdir, self.env, cli_hint=hint)
-
-    @property
-    def ingress_url(self) -> str:
-        return self._server.ingress_url
-
-    @property
-    def admin_url(self) -> str:
-        return self._server.admin_url
-
-    def start(self) -> None:
-        self._server.start()
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def process(self) -> ManagedProcess | None:
-        return self._server.process
 
 
 def _shared_restate_settings() -> dict[str, str]:

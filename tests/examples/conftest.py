@@ -10,7 +10,7 @@ read it to see what reached the "outside world", and how often.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Generator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -110,12 +110,3 @@ def _mark_logs(request: pytest.FixtureRequest) -> None:
         return
     example: Example = request.getfixturevalue("example")
     logs.remember_log_offsets(request, example.processes())
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    logs.attach_logs(item, report, phases=("call",), title="{} log", limit=8000)
-    return report

@@ -41,10 +41,3 @@ async def env(stack: Stack, request: pytest.FixtureRequest) -> AsyncIterator[Env
     remember_log_offsets(request, stack)
     async with open_env(stack) as opened:
         yield opened
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
-    report: pytest.TestReport = yield
-    logs.attach_logs(item, report)
-    return report

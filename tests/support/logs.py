@@ -26,7 +26,7 @@ def attach_logs(
     title: str = "{} log during the test",
     limit: int = 20_000,
 ) -> None:
-    """Call from a `pytest_runtest_makereport` wrapper: add the logs to a failed report."""
+    """Called by tests/conftest.py's `pytest_runtest_makereport`: logs into a failed report."""
     if not report.failed or report.when not in phases:
         return
     for process, offset in item.stash.get(_LOG_MARKS, []):

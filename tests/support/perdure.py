@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .ports import free_port
+from .ports import IngressAdminPorts, free_port
 from .process import ManagedProcess, start_until_ready
 
 
@@ -38,7 +38,7 @@ def servers_healthy(client: httpx.Client, ingress_url: str, admin_url: str) -> b
         return False
 
 
-class PerdureServer:
+class PerdureServer(IngressAdminPorts):
     """`perdure server` (or, given `app`, `perdure dev APP`) on 127.0.0.1.
 
     Its environment: the caller's without any `RESTATE_*`, then `env`. `data_dir`: fixed (a
@@ -63,18 +63,8 @@ class PerdureServer:
         self.cli_hint = cli_hint
         self.name = "perdure dev" if app else "perdure server"
         self.log_path = workdir / f"{self.name.replace(' ', '-')}.log"
-        self.ingress_port = 0
-        self.admin_port = 0
         self.process: ManagedProcess | None = None
         self._spawned = 0
-
-    @property
-    def ingress_url(self) -> str:
-        return f"http://127.0.0.1:{self.ingress_port}"
-
-    @property
-    def admin_url(self) -> str:
-        return f"http://127.0.0.1:{self.admin_port}"
 
     @property
     def pid(self) -> int:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from .netns import loopback_only_problem
-from .ports import free_port
+from .ports import IngressAdminPorts, free_port
 from .process import ManagedProcess, start_until_ready
 
 SERVER_VERSION = "1.7.12"
@@ -54,22 +54,12 @@ def require_server_binary() -> Path:
     return binary
 
 
-class RestateServer:
+class RestateServer(IngressAdminPorts):
     def __init__(self, workdir: Path, env: Mapping[str, str] | None = None) -> None:
         self.workdir = workdir
         self.extra_env = dict(env or {})
-        self.ingress_port = 0
-        self.admin_port = 0
         self.process: ManagedProcess | None = None
         self._attempts = 0
-
-    @property
-    def ingress_url(self) -> str:
-        return f"http://127.0.0.1:{self.ingress_port}"
-
-    @property
-    def admin_url(self) -> str:
-        return f"http://127.0.0.1:{self.admin_port}"
 
     def start(self) -> None:
         problem = loopback_only_problem()
