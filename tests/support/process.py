@@ -17,7 +17,7 @@ from .polling import wait_until
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Runs in the child before exec: if the test process dies without tearing down (killed by a
     # CI timeout, SIGKILL), the kernel sends SIGTERM to the child instead of leaving it orphaned.
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -60,7 +60,7 @@ class ManagedProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
 
     def exit_code(self) -> int | None:

@@ -6,10 +6,8 @@ ports the kernel reported free.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,22 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.ports import free_port
+from tests.support.process import die_with_parent
+
 HERE = Path(__file__).parent
 STARTUP_DEADLINE_S = 20.0
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """`preexec_fn` for every child: if the test process dies without tearing down (a CI
-    timeout, SIGKILL), the kernel sends the child SIGTERM instead of leaving it orphaned
-    with a port and a data dir (as tests/interop/harness/process.py does)."""
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(predicate: Callable[[], bool], deadline_s: float, what: str) -> None:

@@ -8,7 +8,6 @@ one attempt where request-response needs a suspension and a replay.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
@@ -23,16 +22,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.ports import free_port
+from tests.support.process import die_with_parent
+
 HERE = Path(__file__).parent
 DEADLINE_S = 20.0
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _poll(predicate: Callable[[], bool], deadline_s: float, what: str) -> None:
@@ -49,12 +43,6 @@ def _ok(url: str) -> bool:
         return httpx.get(url, timeout=1.0).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def _die_with_parent() -> None:
-    # preexec_fn: SIGTERM to the child if the test process dies without tearing down (as
-    # conftest.die_with_parent, which a test module cannot import under importlib mode).
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -113,7 +101,7 @@ def start_deployment(tmp_path: Path) -> Iterator[Callable[..., Deployment]]:
     def start(app: str = "bidi_services:app", version: str = "v0") -> Deployment:
         folder = tmp_path / f"dep-{len(processes)}"
         folder.mkdir()
-        port = _free_port()
+        port = free_port()
         env = dict(
             os.environ,
             PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
@@ -124,7 +112,7 @@ def start_deployment(tmp_path: Path) -> Iterator[Callable[..., Deployment]]:
         log = (folder / "hypercorn.log").open("wb")
         command = [sys.executable, "-m", "hypercorn", app, "--bind", f"127.0.0.1:{port}"]
         process = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
         )
         processes.append((process, log))
         url = f"http://127.0.0.1:{port}"
@@ -152,7 +140,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     processes: list[subprocess.Popen[bytes]] = []
 
     def start(**env_overrides: str) -> Server:
-        ingress, admin = _free_port(), _free_port()
+        ingress, admin = free_port(), free_port()
         log = tmp_path / f"server-{len(processes)}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("RESTATE_")}
         env.update(env_overrides)
@@ -169,7 +157,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         ]
         with log.open("ab") as out:
             process = subprocess.Popen(
-                command, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+                command, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
             )
         processes.append(process)
         server = Server(f"http://127.0.0.1:{admin}", f"http://127.0.0.1:{ingress}", log)
