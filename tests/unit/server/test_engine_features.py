@@ -3,6 +3,7 @@ signals and awakeables, attach/get-output, cancel, kill, pause/resume, purge, re
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -17,20 +18,26 @@ from perdure.protocol.messages import MessageType
 from perdure.server.clock import ManualClock
 from perdure.server.commands import (
     AbortAttempt,
+    AttemptFailed,
     Cleanup,
     CompleteSignal,
     ControlReply,
     InvocationControl,
     InvocationEnded,
     Invoke,
+    InvokeReply,
     Outcome,
     SdkFrames,
     StartAttempt,
 )
 from perdure.server.config import ServerConfig
 from perdure.server.engine import Engine, control, retention, signals
+from perdure.server.engine.core import failure_result
+from perdure.server.http import Request, Response
+from perdure.server.ingress.invocations import InvocationRoutes
 from perdure.server.invocation_ids import idempotent_invocation_id, workflow_invocation_id
 from perdure.server.sdk_messages import apply_sdk_frames
+from perdure.server.waiters import ResultWaiters
 from perdure.store.api import DeploymentRow, InvocationRow, ServiceRow, Store, WriteTxn
 from perdure.store.sqlite import SqliteStore
 
@@ -438,6 +445,58 @@ async def test_kill_completes_the_call_tree_and_releases_the_lock(store: Store) 
     assert (await h.row(later)).status == "running"
     assert await store.read(lambda txn: txn.lock_holder("Counter", "a")) == later
     assert (await h.control("kill", root)).status == 409
+
+
+async def test_an_output_without_end_is_not_the_result_until_completed(store: Store) -> None:
+    h = H(store)
+    ik = idempotent_invocation_id("Ik", None, "go", "k1")
+    await h.invoke("Ik", "go", invocation_id=ik, idempotency_key="k1")
+    # The Output is stored, but End never comes: the attempt fails and will be retried.
+    await h.frames(ik, output(b"early"))
+    failed = AttemptFailed(ik, 1, 500, "boom")
+    await h.run(lambda txn, o: h.engine.on_attempt_failed(txn, failed, o))
+    assert (await h.row(ik)).status == "backing-off"
+
+    async def duplicate() -> InvokeReply:
+        cmd = Invoke(ik, "Ik", "go", None, (), b"", "k1", None)
+        out = await h.run(lambda txn, o: h.engine.invoke(txn, cmd, o))
+        assert isinstance(out.reply, InvokeReply)
+        return out.reply
+
+    # A duplicate idempotent call attaches (no result yet); output is "not ready".
+    reply = await duplicate()
+    assert not reply.created and reply.result is None
+    waiters = ResultWaiters()
+
+    async def unused_submit(command: Any) -> Any:
+        raise AssertionError(command)
+
+    routes = InvocationRoutes(ServerConfig(), store, unused_submit, waiters)
+
+    async def by_key(operation: str) -> Response:
+        async def receive() -> Any:
+            return {"type": "http.request", "body": b""}
+
+        path = f"/restate/invocation/Ik/go/k1/{operation}"
+        request = Request("GET", path, {}, "", (), receive)
+        response = await routes.route(request, path.split("/")[2:])
+        assert response is not None
+        return response
+
+    assert (await by_key("output")).status == 470
+    attached = asyncio.ensure_future(by_key("attach"))
+    await asyncio.sleep(0.05)
+    assert not attached.done()
+    # Killed: every caller sees the same final result, 409 killed.
+    out = await h.run(lambda txn, o: control.apply(h.engine, txn, InvocationControl("kill", ik), o))
+    for effect in out.effects:
+        if isinstance(effect, InvocationEnded):
+            waiters.resolve(effect.invocation_id, effect.result)
+    killed = failure_result(409, "killed")
+    assert (await duplicate()).result == killed
+    for response in (await attached, await by_key("output")):
+        assert response.status == 409
+        assert json.loads(response.body)["message"] == "killed"
 
 
 async def test_pause_then_resume_on_another_deployment(store: Store) -> None:

@@ -12,9 +12,8 @@ from __future__ import annotations
 from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.ids import InvalidIdError, InvocationId
 from perdure.protocol.messages import MessageType
-from perdure.server.engine.core import Engine, notification_from_result
+from perdure.server.engine.core import Engine, completed_result, notification_from_result
 from perdure.server.invocation_ids import idempotent_invocation_id, workflow_invocation_id
-from perdure.server.lifecycle import InvocationStatus as S
 from perdure.store.api import InvocationRow, WaiterRow, WriteTxn
 
 NOT_FOUND = "invocation not found"
@@ -59,8 +58,8 @@ def attach(
     target = None if wanted is None else txn.get_invocation(wanted)
     if wanted is None or target is None:
         notification = _failure(completion_id, 404, NOT_FOUND)
-    elif target.status == S.COMPLETED and target.result is not None:
-        notification = notification_from_result(target.result, completion_id)
+    elif (result := completed_result(target)) is not None:
+        notification = notification_from_result(result, completion_id)
     else:
         txn.add_waiter(
             WaiterRow(target.id, row.id, completion_id, MessageType.ATTACH_INVOCATION_COMPLETION)
@@ -86,8 +85,8 @@ def get_output(
     target = None if wanted is None else txn.get_invocation(wanted)
     if wanted is None or target is None:
         notification = _failure(completion_id, 404, NOT_FOUND)
-    elif target.status == S.COMPLETED and target.result is not None:
-        notification = notification_from_result(target.result, completion_id)
+    elif (result := completed_result(target)) is not None:
+        notification = notification_from_result(result, completion_id)
     else:
         notification = pb.NotificationTemplate(completion_id=completion_id)
         notification.void.SetInParent()

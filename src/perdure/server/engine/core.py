@@ -61,6 +61,15 @@ def failure_result(code: int, message: str) -> bytes:
     return pb.OutputCommandMessage(failure=failure).SerializeToString()
 
 
+def completed_result(row: InvocationRow) -> bytes | None:
+    """`row`'s result for a caller, or None while the invocation is in flight.
+
+    An Output is stored when it arrives, before End: it is the result only once the
+    invocation is COMPLETED (the attempt may still fail and retry, or be killed).
+    """
+    return row.result if row.status == S.COMPLETED else None
+
+
 class Engine:
     def __init__(self, config: ServerConfig, clock: Clock) -> None:
         self.config = config
@@ -114,7 +123,8 @@ class Engine:
     def invoke(self, txn: WriteTxn, cmd: Invoke, outcome: Outcome) -> None:
         existing = txn.get_invocation(cmd.invocation_id)
         if existing is not None:
-            outcome.reply = InvokeReply(existing.id, False, existing.status, existing.result)
+            result = completed_result(existing)
+            outcome.reply = InvokeReply(existing.id, False, existing.status, result)
             return
         target = self.resolve_target(txn, cmd.service, cmd.handler)
         now = self.clock.now_ms()

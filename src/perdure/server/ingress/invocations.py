@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from perdure.protocol.ids import AwakeableId, InvalidIdError, InvocationId
 from perdure.server.commands import Command, CompleteSignal
 from perdure.server.config import ServerConfig
+from perdure.server.engine.core import completed_result
 from perdure.server.http import Request, Response, json_response
 from perdure.server.ingress.responses import ingress_error, invocation_result
 from perdure.server.invocation_ids import idempotent_invocation_id, workflow_invocation_id
@@ -144,7 +145,7 @@ class InvocationRoutes:
             row = await self._store.read(lambda txn: txn.get_invocation(invocation_id))
             if row is None:
                 raise _Refused(404, "invocation not found")
-            result = row.result
+            result = completed_result(row)
             if result is None:
                 if waiter is None:
                     raise _Refused(470, NOT_READY)
