@@ -31,11 +31,16 @@ class Invoke:
 
 @dataclass(frozen=True, slots=True)
 class SdkFrames:
-    """Frames a deployment sent during attempt `attempt`, in arrival order."""
+    """Frames a deployment sent during attempt `attempt`, in arrival order.
+
+    `known_entries` is the journal length the attempt was started with (its replay): a
+    Suspension resumes at once only for a notification stored at or after that index.
+    """
 
     invocation_id: str
     attempt: int
     frames: tuple[Frame, ...]
+    known_entries: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +128,9 @@ class AttemptPlan:
     additional_headers: dict[str, str]
     protocol_version: int
     body: bytes  # StartMessage + every journal entry, framed
+    # Entries in `body` after the StartMessage: the replay this attempt starts from. A
+    # suspension may only be woken by entries from this index on (0: by any entry).
+    known_entries: int = 0
     # How the invoker drives it (protocol reference §2.4, §6.2); the timeouts are already
     # resolved from handler, service and server defaults.
     protocol_mode: str = "REQUEST_RESPONSE"  # or "BIDI_STREAM"

@@ -75,7 +75,7 @@ def apply_sdk_frames(engine: Engine, txn: WriteTxn, cmd: SdkFrames, outcome: Out
             cmd.attempt,
         )
         return
-    handler = _FrameHandler(engine, txn, row, outcome)
+    handler = _FrameHandler(engine, txn, row, outcome, cmd.known_entries)
     for frame in cmd.frames:
         try:
             done = handler.handle(frame)
@@ -90,8 +90,11 @@ def apply_sdk_frames(engine: Engine, txn: WriteTxn, cmd: SdkFrames, outcome: Out
 class _FrameHandler:
     """Applies frames of one attempt to `row`, which it keeps up to date."""
 
-    def __init__(self, engine: Engine, txn: WriteTxn, row: InvocationRow, outcome: Outcome) -> None:
+    def __init__(
+        self, engine: Engine, txn: WriteTxn, row: InvocationRow, outcome: Outcome, known: int
+    ) -> None:
         self.engine = engine
+        self.known = known  # journal length the attempt replayed
         self.txn = txn
         self.row = row
         self.outcome = outcome
@@ -401,8 +404,9 @@ class _FrameHandler:
         signals = tuple(message.waiting_signals)
         if not completions and not signals and not message.waiting_named_signals:
             raise AttemptFailure(PROTOCOL_VIOLATION, "suspension waits on nothing")
-        if self.txn.has_notification(self.row.id, completions, signals):
-            # The race: what it waits for is already stored; resume at once.
+        if self.txn.has_notification(self.row.id, completions, signals, self.known):
+            # The race: what it waits for was stored after its replay; resume at once. One
+            # it replayed (e.g. the cancel signal every await also waits on) cannot wake it.
             self.engine.start_attempt(self.txn, self.row, self.outcome)
             return
         now = self.engine.clock.now_ms()

@@ -17,13 +17,15 @@ from perdure.server.commands import (
     ArmTimer,
     AttemptFailed,
     FireTimer,
+    InvocationControl,
     Invoke,
     Outcome,
     SdkFrames,
     StartAttempt,
 )
 from perdure.server.config import RetryPolicy, ServerConfig
-from perdure.server.engine import Engine
+from perdure.server.engine import Engine, control
+from perdure.server.invoker.live import known_entries
 from perdure.server.sdk_messages import apply_sdk_frames
 from perdure.store.api import DeploymentRow, InvocationRow, ServiceRow, Store, WriteTxn
 from perdure.store.sqlite import SqliteStore
@@ -211,3 +213,68 @@ async def test_duplicate_invocation_id_is_not_created_twice(store: Store) -> Non
     assert first.reply.created and not second.reply.created  # type: ignore[attr-defined]
     assert second.effects == []
     assert (await h.row(cmd.invocation_id)).attempt == 1
+
+
+# ---- a replayed notification (the cancel signal) cannot wake a suspension ---------------
+
+
+def snapshot_of(out: Outcome) -> int:
+    plan = next(e.plan for e in out.effects if isinstance(e, StartAttempt))
+    return known_entries(plan.body)
+
+
+async def sdk(h: Harness, inv: str, known: int, *messages: tuple[int, bytes]) -> Outcome:
+    row = await h.row(inv)
+    cmd = SdkFrames(inv, row.attempt, tuple(Frame(t, 0, p) for t, p in messages), known)
+    return await h.run(lambda txn, o: apply_sdk_frames(h.engine, txn, cmd, o))
+
+
+def sleep(due: int, completion_id: int) -> tuple[int, bytes]:
+    message = pb.SleepCommandMessage(wake_up_time=due, result_completion_id=completion_id)
+    return MessageType.SLEEP, message.SerializeToString()
+
+
+def suspension(completion_id: int) -> tuple[int, bytes]:
+    # SDKs await AnyOf(x, CANCEL): every suspension also lists signal 1.
+    message = pb.SuspensionMessage(waiting_completions=[completion_id], waiting_signals=[1])
+    return MessageType.SUSPENSION, message.SerializeToString()
+
+
+async def test_a_compensating_sleep_after_cancel_suspends_instead_of_busy_looping(
+    store: Store,
+) -> None:
+    h = Harness(store)
+    inv, out = await h.invoke()
+    await sdk(h, inv, snapshot_of(out), sleep(h.clock.now_ms() + 60_000, 1), suspension(1))
+    assert (await h.row(inv)).status == "suspended"
+
+    cmd = InvocationControl("cancel", inv, None)
+    out = await h.run(lambda txn, o: control.apply(h.engine, txn, cmd, o))
+    assert (await h.row(inv)).attempt == 2  # the cancel signal woke it
+
+    # Attempt 2 replays the cancel, catches the 409 and awaits a compensating sleep.
+    due = h.clock.now_ms() + 1_000
+    out = await sdk(h, inv, snapshot_of(out), sleep(due, 2), suspension(2))
+    row = await h.row(inv)
+    assert not any(isinstance(e, StartAttempt) for e in out.effects)
+    assert (row.status, row.attempt) == ("suspended", 2)
+
+    timer = next(e for e in out.effects if isinstance(e, ArmTimer))
+    h.clock.advance(1_000)
+    out = await h.run(lambda txn, o: h.engine.fire_timer(txn, FireTimer(timer.timer_id), o))
+    assert (await h.row(inv)).attempt == 3
+    await sdk(h, inv, snapshot_of(out), output(b"compensated"), END)
+    assert (await h.row(inv)).status == "completed"
+
+
+async def test_a_notification_stored_after_the_replay_still_resumes_at_once(
+    store: Store,
+) -> None:
+    h = Harness(store)
+    inv, out = await h.invoke()
+    known = snapshot_of(out)
+    cmd = InvocationControl("cancel", inv, None)
+    await h.run(lambda txn, o: control.apply(h.engine, txn, cmd, o))  # lands mid-attempt
+    out = await sdk(h, inv, known, sleep(h.clock.now_ms() + 60_000, 1), suspension(1))
+    assert any(isinstance(e, StartAttempt) for e in out.effects)
+    assert (await h.row(inv)).attempt == 2

@@ -257,6 +257,7 @@ class Engine:
             additional_headers=deployment.additional_headers,
             protocol_version=version,
             body=self.attempt_body(txn, row, info, now),
+            known_entries=row.journal_length,
             protocol_mode=deployment.protocol_mode,
             inactivity_timeout_ms=inactivity_ms,
             abort_timeout_ms=abort_ms,

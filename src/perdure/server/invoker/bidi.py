@@ -80,6 +80,7 @@ class _Exchange:
         self, plan: AttemptPlan, mailbox: Mailbox, submit: Submit, max_frame_size: int
     ) -> None:
         self.plan = plan
+        self.snapshot = plan.known_entries
         self.mailbox = mailbox
         self.submit = submit
         self.decoder = FrameDecoder(max_frame_size)
@@ -215,7 +216,9 @@ class _Exchange:
             # The Python SDK ends its response only after the request body ended.
             self.body_open = False
             await stream.end()
-        await self.submit(SdkFrames(self.plan.invocation_id, self.plan.attempt, tuple(batch)))
+        await self.submit(
+            SdkFrames(self.plan.invocation_id, self.plan.attempt, tuple(batch), self.snapshot)
+        )
         if ended:
             await _drain(stream)
         return ended

@@ -132,6 +132,7 @@ class _Exchange:
         max_frame_size: int,
     ) -> None:
         self.plan = plan
+        self.snapshot = plan.known_entries
         self.runner = runner
         self.mailbox = mailbox
         self.submit = submit
@@ -234,7 +235,9 @@ class _Exchange:
         if ended:
             # The SDK ends its response only after its input ended (as over HTTP/2).
             self.close_input()
-        await self.submit(SdkFrames(self.plan.invocation_id, self.plan.attempt, tuple(batch)))
+        await self.submit(
+            SdkFrames(self.plan.invocation_id, self.plan.attempt, tuple(batch), self.snapshot)
+        )
         return ended
 
 

@@ -127,6 +127,7 @@ async def _exchange(
                 f"deployment answered content-type {resp.headers.get('content-type')!r}, "
                 f"expected {protocol_content_type(plan.protocol_version)!r}"
             )
+        snapshot = plan.known_entries
         decoder = FrameDecoder(max_frame_size)
         async for chunk in resp.aiter_raw():
             frames = decoder.feed(chunk)
@@ -139,7 +140,7 @@ async def _exchange(
                 if frame.type in _TERMINAL:
                     ended = True
                     break
-            await submit(SdkFrames(plan.invocation_id, plan.attempt, tuple(batch)))
+            await submit(SdkFrames(plan.invocation_id, plan.attempt, tuple(batch), snapshot))
             if ended:
                 return
         raise AttemptError("the response ended without End, Suspension or Error")

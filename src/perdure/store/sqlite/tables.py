@@ -205,22 +205,27 @@ class SqliteTxn:
         return [JournalEntryRow(*r) for r in rows]
 
     def has_notification(
-        self, invocation_id: str, completion_ids: Sequence[int], signal_ids: Sequence[int]
+        self,
+        invocation_id: str,
+        completion_ids: Sequence[int],
+        signal_ids: Sequence[int],
+        from_index: int = 0,
     ) -> bool:
         if completion_ids:
             marks = ", ".join("?" for _ in completion_ids)
             found = self._conn.execute(
                 f"SELECT 1 FROM journal WHERE invocation_id = ? AND completion_id IN ({marks}) "
-                "AND type >= 32768 LIMIT 1",
-                (invocation_id, *completion_ids),
+                "AND type >= 32768 AND idx >= ? LIMIT 1",
+                (invocation_id, *completion_ids, from_index),
             ).fetchone()
             if found:
                 return True
         if signal_ids:
             marks = ", ".join("?" for _ in signal_ids)
             found = self._conn.execute(
-                f"SELECT 1 FROM journal WHERE invocation_id = ? AND signal_id IN ({marks}) LIMIT 1",
-                (invocation_id, *signal_ids),
+                f"SELECT 1 FROM journal WHERE invocation_id = ? AND signal_id IN ({marks}) "
+                "AND idx >= ? LIMIT 1",
+                (invocation_id, *signal_ids, from_index),
             ).fetchone()
             if found:
                 return True
