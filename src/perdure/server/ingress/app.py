@@ -11,12 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from perdure.protocol.ids import (
-    InvocationId,
-    idempotent_request_uuid,
-    partition_key_for,
-    workflow_run_uuid,
-)
+from perdure.protocol.ids import InvocationId, partition_key_for
 from perdure.server.commands import Command, Invoke, InvokeReply
 from perdure.server.config import ServerConfig
 from perdure.server.engine import NotFoundError
@@ -47,6 +42,7 @@ from perdure.server.ingress.routing import (
     target_of,
 )
 from perdure.server.ingress.validation import validate_input
+from perdure.server.invocation_ids import idempotent_invocation_id, workflow_invocation_id
 from perdure.server.sdk_messages import WORKFLOW_ALREADY_INVOKED
 from perdure.server.waiters import ResultWaiters
 from perdure.store.api import Store
@@ -132,14 +128,14 @@ class IngressApp:
         return target_of(info, rest, send=send, path="/" + "/".join(segments))
 
     def _invocation_id(self, call: CallTarget, idempotency_key: str | None) -> str:
-        service = call.info.name
+        # Deterministic ids come from the same functions the engine and attach use, so an
+        # ingress call, a handler's call and an attach by key all name one invocation.
         if call.handler.ty == "WORKFLOW" and call.key is not None:
-            return str(
-                InvocationId(partition_key_for(call.key), workflow_run_uuid(service, call.key))
-            )
+            return workflow_invocation_id(call.info.name, call.key)
         if idempotency_key is not None:
-            uuid = idempotent_request_uuid(service, call.key, call.handler.name, idempotency_key)
-            return str(InvocationId(partition_key_for(call.key or idempotency_key), uuid))
+            return idempotent_invocation_id(
+                call.info.name, call.key, call.handler.name, idempotency_key
+            )
         partition_key = partition_key_for(call.key) if call.key is not None else None
         return str(InvocationId.generate(partition_key))
 
