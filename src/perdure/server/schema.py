@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -52,7 +53,7 @@ class ServiceInfo:
 
     @classmethod
     def from_row(cls, row: ServiceRow) -> ServiceInfo:
-        return cls(row, parse_service(json.loads(row.manifest_json)))
+        return cls(row, _parse_manifest(row.manifest_json))
 
     @property
     def name(self) -> str:
@@ -121,3 +122,11 @@ class ServiceInfo:
         if handler is not None and handler.options.enable_lazy_state is not None:
             return handler.options.enable_lazy_state
         return bool(self.manifest.options.enable_lazy_state)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_manifest(manifest_json: str) -> ServiceManifest:
+    # The engine looks a service up several times per command on the single writer thread;
+    # a stored manifest only changes by being replaced, and ServiceManifest is immutable,
+    # so each distinct text is parsed once.
+    return parse_service(json.loads(manifest_json))
