@@ -65,3 +65,13 @@ def wait_until(ready: Callable[[], bool], process: ManagedProcess, timeout: floa
             return True
         time.sleep(0.05)
     return False
+
+
+def http_ok(url: str) -> bool:
+    """True when GET `url` answers 200; False on any other status or transport error."""
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False

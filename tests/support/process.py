@@ -122,3 +122,14 @@ def start_until_ready(
         log = process.log_text(limit=4000)
         process.stop()
     pytest.fail(f"{what} did not become ready; its log:\n{log}", pytrace=False)
+
+
+def stop_popen(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM a plain `Popen` child, SIGKILL it if it does not exit within `grace`."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=grace)

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.polling import eventually_sync, http_ok
 from tests.support.ports import free_port
-from tests.support.process import die_with_parent
+from tests.support.process import die_with_parent, stop_popen
 
 HERE = Path(__file__).parent
 STARTUP_DEADLINE_S = 20.0
@@ -27,29 +27,7 @@ STARTUP_DEADLINE_S = 20.0
 
 def wait_until(predicate: Callable[[], bool], deadline_s: float, what: str) -> None:
     """Poll `predicate` until it holds; fail with `what` after the deadline."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {deadline_s}s waiting for {what}")
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    eventually_sync(predicate, what=what, within=deadline_s)
 
 
 @dataclass
@@ -91,7 +69,7 @@ def serve_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeApp]:
         def up() -> bool:
             if process.poll() is not None:
                 raise AssertionError(f"{app} exited: {(folder / 'hypercorn.log').read_text()}")
-            return _http_ok(f"{url}/health")
+            return http_ok(f"{url}/health")
 
         wait_until(up, STARTUP_DEADLINE_S, f"{app} to serve")
         return url
@@ -100,7 +78,7 @@ def serve_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeApp]:
         yield serve
     finally:
         for process in processes:
-            _stop(process)
+            stop_popen(process)
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +131,7 @@ class PerdureServer:
         def up() -> bool:
             if process.poll() is not None:
                 raise AssertionError(f"perdure server exited: {self.log_path.read_text()}")
-            return _http_ok(f"{self.admin}/health") and _http_ok(f"{self.ingress}/restate/health")
+            return http_ok(f"{self.admin}/health") and http_ok(f"{self.ingress}/restate/health")
 
         wait_until(up, STARTUP_DEADLINE_S, "perdure server")
 
@@ -164,7 +142,7 @@ class PerdureServer:
 
     def stop(self) -> None:
         if self.process is not None:
-            _stop(self.process)
+            stop_popen(self.process)
 
     def register(self, uri: str) -> httpx.Response:
         return httpx.post(

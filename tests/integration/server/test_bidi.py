@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,37 +21,16 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.polling import eventually_sync, http_ok
 from tests.support.ports import free_port
-from tests.support.process import die_with_parent
+from tests.support.process import die_with_parent, stop_popen
 
 HERE = Path(__file__).parent
 DEADLINE_S = 20.0
 
 
-def _poll(predicate: Callable[[], bool], deadline_s: float, what: str) -> None:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {deadline_s}s waiting for {what}")
-
-
-def _ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+def _eventually(predicate: Callable[[], bool], deadline_s: float, what: str) -> None:
+    eventually_sync(predicate, what=what, within=deadline_s)
 
 
 @dataclass
@@ -124,14 +102,14 @@ def start_deployment(tmp_path: Path) -> Iterator[Callable[..., Deployment]]:
             except httpx.HTTPError:
                 return False
 
-        _poll(up, DEADLINE_S, f"{app} to listen")
+        _eventually(up, DEADLINE_S, f"{app} to listen")
         return Deployment(url, folder / "attempts", folder / "effects")
 
     try:
         yield start
     finally:
         for process, log in processes:
-            _stop(process)
+            stop_popen(process)
             log.close()
 
 
@@ -165,16 +143,16 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         def up() -> bool:
             if process.poll() is not None:
                 raise AssertionError(f"perdure server exited: {log.read_text()}")
-            return _ok(f"{server.admin}/health") and _ok(f"{server.ingress}/restate/health")
+            return http_ok(f"{server.admin}/health") and http_ok(f"{server.ingress}/restate/health")
 
-        _poll(up, DEADLINE_S, "perdure server")
+        _eventually(up, DEADLINE_S, "perdure server")
         return server
 
     try:
         yield start
     finally:
         for process in processes:
-            _stop(process)
+            stop_popen(process)
 
 
 def _invocation_id(response: httpx.Response) -> str:
@@ -227,7 +205,7 @@ def test_scenarios_run_full_duplex_in_one_attempt(start_server, start_deployment
         sent = client.post("/BidiSteps/send", json=request)
         assert sent.json().startswith("inv_1")
         assert len(deployment.attempts_of(_invocation_id(sent))) == 1
-        _poll(lambda: client.get("/BidiCounter/c2/get").json() == 8, 10, "the sent add")
+        _eventually(lambda: client.get("/BidiCounter/c2/get").json() == 8, 10, "the sent add")
 
 
 def test_inactivity_timeout_from_the_manifest_suspends_a_long_wait(
@@ -289,7 +267,7 @@ def test_abort_timeout_aborts_and_retries_a_silent_attempt(start_server, start_d
     def events(kind: str) -> list[float]:
         return [r["at"] for r in hang.attempts() if r.get("event") == kind]
 
-    _poll(lambda: len(events("attempt")) >= 3, DEADLINE_S, "three attempts")
+    _eventually(lambda: len(events("attempt")) >= 3, DEADLINE_S, "three attempts")
     attempts, ended, gone = events("attempt"), events("body_ended"), events("disconnect")
     # Each attempt: body closed after the inactivity timeout, stream aborted after the
     # abort timeout, then a new attempt after the backoff.
@@ -328,7 +306,7 @@ def test_eager_state_is_partial_over_the_size_limit_and_lazy_when_asked(
         # A frame from the SDK over the limit fails the attempt, which is retried.
         sent = client.post("/BidiSteps/output_of/send", json=100_000)
         invocation_id = _invocation_id(sent)
-        _poll(lambda: len(deployment.attempts_of(invocation_id)) >= 2, 10, "a retry")
+        _eventually(lambda: len(deployment.attempts_of(invocation_id)) >= 2, 10, "a retry")
     assert "over the limit" in server.log.read_text()
 
 
@@ -357,7 +335,7 @@ def test_in_flight_invocation_stays_on_its_first_deployment(start_server, start_
     with server.client() as client:
         sent = client.post("/Pinned/version/send", json=2000)
         invocation_id = _invocation_id(sent)
-        _poll(lambda: len(v1.attempts_of(invocation_id)) == 1, 10, "the first attempt on v1")
+        _eventually(lambda: len(v1.attempts_of(invocation_id)) == 1, 10, "the first attempt on v1")
         server.register(v2.url)
         assert client.post("/Pinned/version", json=0).json() == "v2"
         output = client.get(f"/restate/invocation/{invocation_id}/attach")
