@@ -74,7 +74,7 @@ class Remote:
 
 def attempt_runner(endpoint: Endpoint) -> AttemptRunner:
     """Runs attempts of `endpoint`'s handlers, as its ASGI app would after the HTTP part."""
-    from perdure.sdk.invocation import run_attempt
+    from perdure.sdk._run import run_attempt
 
     async def run(
         service: str, handler: str, version: int, headers: Mapping[str, str], io: ByteStreams

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from perdure.sdk._attempt import Attempt
+from perdure.sdk._context import DurableFuture
+from perdure.sdk._core.notifications import AllOf, AnyOf
 from perdure.sdk.context import RestateDurableFuture
 from perdure.sdk.errors import TerminalError
-from perdure.sdk.invocation import Attempt
-from perdure.sdk.notifications import AllOf, AnyOf
-from perdure.sdk.runtime import DurableFuture
 
 
 def _attempt_of(futures: list[RestateDurableFuture[Any]]) -> Attempt:

@@ -1,6 +1,6 @@
 """The handler-facing API: contexts, durable futures, promises, run options.
 
-These are abstract: `perdure.sdk.runtime` implements them over the journal machine. Names and
+These are abstract: `perdure.sdk._context` implements them over the journal machine. Names and
 signatures mirror restate-sdk 1.2 (`restate.context`), so code written for it runs unchanged.
 
 Every method that touches the journal is deterministic on replay: it must be called in the

@@ -9,7 +9,7 @@ Routes are matched on the last path segments, so the app works under any prefix:
 An attempt answers 200 with the request's protocol content type *before* reading the
 request body, then streams: on HTTP/2 the journal and new notifications come in while
 commands go out (bidirectional); on HTTP/1.1 the server sends the whole body first.
-The attempt itself is `perdure.sdk.invocation.run_attempt`; this module only adapts
+The attempt itself is `perdure.sdk._run.run_attempt`; this module only adapts
 ASGI to its `AttemptIO`.
 """
 
@@ -147,7 +147,7 @@ class Endpoint:
             await _respond(send, receive, 415, "text/plain", message.encode())
             return
         # Imported here: an endpoint that only answers discovery never loads the runtime.
-        from perdure.sdk.invocation import run_attempt
+        from perdure.sdk._run import run_attempt
 
         await send(
             {
@@ -173,7 +173,7 @@ class Endpoint:
 
 
 class AsgiAttemptIO:
-    """`perdure.sdk.invocation.AttemptIO` over one ASGI HTTP request."""
+    """`perdure.sdk._attempt.AttemptIO` over one ASGI HTTP request."""
 
     def __init__(self, receive: Receive, send: Send) -> None:
         self._receive = receive

@@ -1,4 +1,4 @@
-"""Wires the server together and runs every component in one task group.
+"""Wires the server together and runs every component.
 
 Start order matters for durability: the store is opened (and migrated) first; stored
 timers are armed; the processor gives in-flight invocations of the last run new attempts
@@ -8,6 +8,7 @@ timers are armed; the processor gives in-flight invocations of the last run new 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, cast
@@ -18,24 +19,25 @@ from hypercorn.config import Config as HypercornConfig
 from perdure.protocol.identity import RequestSigner, load_private_key_pem
 from perdure.server.admin.app import AdminApp
 from perdure.server.clock import Clock, SystemClock
-from perdure.server.commands import (
+from perdure.server.config import ServerConfig
+from perdure.server.embedded import EmbeddedApp, register_embedded
+from perdure.server.engine import (
     AbortAttempt,
     ArmTimer,
     Cleanup,
     Effect,
+    Engine,
     InvocationEnded,
     NotificationCommitted,
+    PartitionProcessor,
     Recover,
+    ResultWaiters,
     StartAttempt,
+    TimerService,
 )
-from perdure.server.config import ServerConfig
-from perdure.server.embedded import EmbeddedApp, register_embedded
-from perdure.server.engine import Engine
 from perdure.server.ingress.app import IngressApp
 from perdure.server.invoker import Invoker
-from perdure.server.partition import PartitionProcessor
-from perdure.server.timers import TimerService
-from perdure.server.waiters import ResultWaiters
+from perdure.store.api import Store
 from perdure.store.sqlite import SqliteStore
 
 logger = logging.getLogger(__name__)
@@ -53,14 +55,77 @@ def _hypercorn_config(host: str, port: int) -> HypercornConfig:
     return config
 
 
-async def _cleaner(processor: PartitionProcessor, interval_ms: int) -> None:
+async def _cleaner(processor: PartitionProcessor, clock: Clock, interval_ms: int) -> None:
     """Purge expired completed invocations every `interval_ms` (retention, S13)."""
     while True:
-        await asyncio.sleep(max(interval_ms, 10) / 1000)
+        await clock.sleep(max(interval_ms, 10) / 1000)
         try:
             await processor.submit(Cleanup())
         except Exception:
             logger.exception("the cleaner pass failed; it runs again next interval")
+
+
+class Components:
+    """The engine and its I/O around one store, wired; `run` runs them until cancelled.
+
+    Start order matters for durability: stored timers are armed and the processor gives
+    in-flight invocations of the last run new attempts (`Recover`) before anything else
+    can submit work; the HTTP ports are opened by the caller after `started` is set.
+    """
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        store: Store,
+        clock: Clock,
+        embedded: Sequence[EmbeddedApp] = (),
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.waiters = ResultWaiters()
+        self.engine = Engine(config, clock)
+        self.processor = PartitionProcessor(store, self.engine, self.run_effect)
+        self.timers = TimerService(clock, self.processor.submit_nowait)
+        self.invoker = Invoker(
+            config, self.processor.submit, {app.uri: app.runner for app in embedded}, clock
+        )
+        signer = None
+        if config.request_identity_key_file is not None:
+            signer = RequestSigner(
+                load_private_key_pem(config.request_identity_key_file.read_bytes())
+            )
+        self.ingress = IngressApp(config, store, self.processor.submit, self.waiters)
+        self.admin = AdminApp(config, store, clock, signer, self.processor.submit)
+        self.started = asyncio.Event()
+
+    def run_effect(self, effect: Effect) -> None:
+        """Runs after the commit of the command that produced `effect`."""
+        if isinstance(effect, StartAttempt):
+            self.invoker.start(effect.plan)
+        elif isinstance(effect, ArmTimer):
+            self.timers.arm(effect.timer_id, effect.due_at)
+        elif isinstance(effect, InvocationEnded):
+            self.waiters.resolve(effect)
+        elif isinstance(effect, NotificationCommitted):
+            self.invoker.forward(effect)
+        elif isinstance(effect, AbortAttempt):
+            # Fencing already drops the attempt's frames; aborting frees the
+            # connection (and the deployment's work) early.
+            self.invoker.abort(effect.invocation_id, effect.attempt)
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.processor.run(), name="processor")
+            group.create_task(self.timers.run(), name="timers")
+            group.create_task(self.invoker.run(), name="invoker")
+            interval = self.config.cleanup_interval_ms
+            group.create_task(_cleaner(self.processor, self.clock, interval), name="cleaner")
+            for timer in await self.store.read(lambda txn: txn.all_timers()):
+                assert timer.id is not None
+                self.timers.arm(timer.id, timer.due_at)
+            await self.processor.submit(Recover())
+            self.started.set()
 
 
 async def run_server(
@@ -78,80 +143,42 @@ async def run_server(
     try:
         # Before Recover: the in-flight invocations it restarts may be pinned to them.
         await register_embedded(store, embedded, clock.now_ms())
-        signer = None
-        if config.request_identity_key_file is not None:
-            signer = RequestSigner(
-                load_private_key_pem(config.request_identity_key_file.read_bytes())
-            )
-        waiters = ResultWaiters()
-        engine = Engine(config, clock)
-        timers: TimerService
-        invoker: Invoker
-
-        def run_effect(effect: Effect) -> None:
-            if isinstance(effect, StartAttempt):
-                invoker.start(effect.plan)
-            elif isinstance(effect, ArmTimer):
-                timers.arm(effect.timer_id, effect.due_at)
-            elif isinstance(effect, InvocationEnded):
-                waiters.resolve(effect.invocation_id, effect.result)
-            elif isinstance(effect, NotificationCommitted):
-                invoker.forward(effect)
-            elif isinstance(effect, AbortAttempt):
-                # Fencing already drops the attempt's frames; aborting frees the
-                # connection (and the deployment's work) early.
-                invoker.abort(effect.invocation_id, effect.attempt)
-
-        processor = PartitionProcessor(store, engine, run_effect)
-        timers = TimerService(clock, processor.submit_nowait)
-        invoker = Invoker(config, processor.submit, {app.uri: app.runner for app in embedded})
-        ingress = IngressApp(config, store, processor.submit, waiters)
-        admin = AdminApp(config, store, clock, signer, processor.submit)
-
-        async with asyncio.TaskGroup() as group:
-            tasks = [
-                group.create_task(processor.run(), name="processor"),
-                group.create_task(timers.run(), name="timers"),
-                group.create_task(invoker.run(), name="invoker"),
-                group.create_task(_cleaner(processor, config.cleanup_interval_ms), name="cleaner"),
-            ]
-            for timer in await store.read(lambda txn: txn.all_timers()):
-                assert timer.id is not None
-                timers.arm(timer.id, timer.due_at)
-            await processor.submit(Recover())
-            tasks.append(
-                group.create_task(
-                    hypercorn_serve(
-                        cast(Any, ingress),
-                        _hypercorn_config(config.host, config.ingress_port),
-                        shutdown_trigger=shutdown.wait,
-                    ),
-                    name="ingress",
+        components = Components(config, store, clock, embedded)
+        engine = asyncio.create_task(components.run(), name="engine")
+        started = asyncio.create_task(components.started.wait())
+        await asyncio.wait({engine, started}, return_when=asyncio.FIRST_COMPLETED)
+        if engine.done():
+            started.cancel()
+            engine.result()  # the engine failed to start: raise why
+        try:
+            async with asyncio.TaskGroup() as group:
+                for name, app, port in (
+                    ("ingress", components.ingress, config.ingress_port),
+                    ("admin", components.admin, config.admin_port),
+                ):
+                    group.create_task(
+                        hypercorn_serve(
+                            cast(Any, app),
+                            _hypercorn_config(config.host, port),
+                            shutdown_trigger=shutdown.wait,
+                        ),
+                        name=name,
+                    )
+                logger.info(
+                    "perdure server ready: ingress http://%s:%d, admin http://%s:%d, data %s",
+                    config.host,
+                    config.ingress_port,
+                    config.host,
+                    config.admin_port,
+                    config.data_dir,
                 )
-            )
-            tasks.append(
-                group.create_task(
-                    hypercorn_serve(
-                        cast(Any, admin),
-                        _hypercorn_config(config.host, config.admin_port),
-                        shutdown_trigger=shutdown.wait,
-                    ),
-                    name="admin",
-                )
-            )
-            logger.info(
-                "perdure server ready: ingress http://%s:%d, admin http://%s:%d, data %s",
-                config.host,
-                config.ingress_port,
-                config.host,
-                config.admin_port,
-                config.data_dir,
-            )
-            if on_ready is not None:
-                on_ready()
-            await shutdown.wait()
-            # The HTTP servers stop on the trigger; the engine tasks loop forever.
-            for task in tasks[:4]:
-                task.cancel()
+                if on_ready is not None:
+                    on_ready()
+                await shutdown.wait()
+        finally:
+            # The HTTP servers stop on the trigger; the engine's tasks loop until cancelled.
+            engine.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await engine
     finally:
         await store.close()

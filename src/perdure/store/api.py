@@ -9,16 +9,21 @@ still succeeds or fails on its own (a failing call is rolled back to its savepoi
 `fn` runs on a worker thread, not on the event loop: it must not touch asyncio objects.
 
     StoreError        anything the store cannot do
-    └── StoreLockedError  another process holds the data directory
+    ├── StoreLockedError  another process holds the data directory
+    └── QueryError        an introspection query is not acceptable or failed
+        └── QueryBusy     too many queries at once; retry later
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
+import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
+
+from perdure.protocol.manifest import HandlerType, ServiceType
 
 T = TypeVar("T")
 
@@ -31,6 +36,50 @@ class StoreLockedError(StoreError):
     """Another process already uses this data directory."""
 
 
+class QueryError(StoreError):
+    """The query is not acceptable or failed; the message says why."""
+
+
+class QueryBusy(QueryError):
+    """Too many queries run at once; retry later."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """What an introspection query returned: column names, then rows of values (None for
+    SQL NULL, bytes for blobs)."""
+
+    columns: tuple[str, ...]
+    rows: list[tuple[object, ...]]
+
+
+# ---- vocabulary ------------------------------------------------------------
+
+
+class InvocationStatus(enum.StrEnum):
+    """Where an invocation is in its lifecycle; the transitions live in
+    `perdure.server.engine.lifecycle`."""
+
+    PENDING = "pending"  # inboxed behind the key's lock
+    SCHEDULED = "scheduled"  # delayed send, waits for its timer
+    READY = "ready"  # accepted, no attempt started yet
+    RUNNING = "running"  # an attempt is in flight
+    BACKING_OFF = "backing-off"  # last attempt failed, retry timer armed
+    SUSPENDED = "suspended"  # waits for a notification
+    PAUSED = "paused"  # retries exhausted or paused by an operator
+    COMPLETED = "completed"  # result stored; final
+
+
+class TimerKind(enum.StrEnum):
+    SLEEP = "sleep"  # a handler's durable sleep: completes `completion_id`
+    RETRY = "retry"  # backoff before the next attempt (fenced by `attempt`)
+    SCHEDULED = "scheduled"  # a delayed send becomes due
+
+
+ProtocolMode = Literal["REQUEST_RESPONSE", "BIDI_STREAM"]
+InvokedBy = Literal["ingress", "service"]
+
+
 # ---- rows ------------------------------------------------------------------
 
 
@@ -39,7 +88,7 @@ class DeploymentRow:
     id: str
     uri: str
     use_http_11: bool
-    protocol_mode: str  # "REQUEST_RESPONSE" | "BIDI_STREAM"
+    protocol_mode: ProtocolMode
     min_protocol_version: int
     max_protocol_version: int
     additional_headers: dict[str, str]
@@ -53,7 +102,7 @@ class ServiceRow:
     name: str
     deployment_id: str
     revision: int
-    ty: str  # SERVICE | VIRTUAL_OBJECT | WORKFLOW
+    ty: ServiceType
     public: bool
     manifest_json: str  # this service's object in the manifest (JSON text)
 
@@ -71,12 +120,12 @@ class InvocationRow:
     service: str
     handler: str
     key: str | None
-    service_ty: str
-    handler_ty: str | None
-    status: str
+    service_ty: ServiceType
+    handler_ty: HandlerType | None
+    status: InvocationStatus
     created_at: int
     modified_at: int
-    invoked_by: str = "ingress"  # ingress | service
+    invoked_by: InvokedBy = "ingress"
     caller_id: str | None = None
     idempotency_key: str | None = None
     deployment_id: str | None = None
@@ -125,17 +174,22 @@ class TimerRow:
     id: int | None
     due_at: int
     invocation_id: str
-    kind: str  # sleep | retry | scheduled
+    kind: TimerKind
     completion_id: int | None = None
     attempt: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class InboxRow:
+    """One entry of a key's FIFO inbox: an exclusive invocation waiting for the key's lock,
+    or (`state_mutation` set, `invocation_id` a placeholder) a state replacement queued
+    by the admin API, applied when its turn comes."""
+
     service: str
     key: str
     seq: int
     invocation_id: str
+    state_mutation: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +226,7 @@ class ServiceTable(Protocol):
 class InvocationTable(Protocol):
     def put_invocation(self, row: InvocationRow) -> None: ...
     def get_invocation(self, invocation_id: str) -> InvocationRow | None: ...
-    def invocations_with_status(self, status: str) -> list[InvocationRow]: ...
+    def invocations_with_status(self, status: InvocationStatus) -> list[InvocationRow]: ...
     def list_invocations(self, limit: int = 1000) -> list[InvocationRow]: ...
     def delete_invocation(self, invocation_id: str) -> None: ...
     def expired_completions(self, now: int, limit: int) -> list[InvocationRow]:
@@ -220,7 +274,16 @@ class LockTable(Protocol):
 class InboxTable(Protocol):
     """FIFO of exclusive invocations waiting for a locked key."""
 
-    def push_inbox(self, service: str, key: str, invocation_id: str) -> InboxRow: ...
+    def push_inbox(
+        self,
+        service: str,
+        key: str,
+        invocation_id: str | None,
+        state_mutation: bytes | None = None,
+    ) -> InboxRow:
+        """Queue an invocation, or (invocation_id None) a state mutation."""
+        ...
+
     def pop_inbox(self, service: str, key: str) -> InboxRow | None: ...
     def remove_from_inbox(self, invocation_id: str) -> None: ...
 
@@ -295,6 +358,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def read(self, fn: Callable[[ReadTxn], T]) -> T:
         """Run `fn` against a consistent read snapshot of committed data."""
+
+    @abc.abstractmethod
+    async def query(self, sql: str) -> QueryResult:
+        """Run one read-only SQL statement over the introspection views (named like
+        restate-server's system tables); raise `QueryError` for anything else."""
 
     @abc.abstractmethod
     async def close(self) -> None:

@@ -1,14 +1,26 @@
-"""Named schema migrations, applied in order and recorded in the `migrations` table.
+"""Named schema migrations, one registry for every store, applied in order and recorded in
+the store's `migrations` table.
 
-A migration is applied in the same transaction as its record, so a crash leaves either
-both or neither. Never edit a released migration: add a new one.
+A migration's SQL lives in `perdure/store/schema/<dialect>/<name>.sql`. Each is applied in
+the same transaction as its record, so a crash leaves either both or neither. Never edit a
+released migration: add a new one. Views are not migrations: they hold no data, and each
+store installs its current ones at every open.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
+from typing import Literal
 
-from perdure.store.views import INTROSPECTION_VIEWS_SQL
+Dialect = Literal["sqlite"]
+
+MIGRATION_NAMES: tuple[str, ...] = (
+    "0001_initial",
+    "0002_retention_promises_attach",
+    "0003_introspection_views",
+    "0004_inbox_state_mutations",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,134 +28,17 @@ class Migration:
     name: str
     sql: str
 
+    def statements(self) -> list[str]:
+        """The migration's statements (its SQL split on `;`, comments and blanks dropped)."""
+        out = []
+        for statement in self.sql.split(";"):
+            lines = [ln for ln in statement.splitlines() if not ln.strip().startswith("--")]
+            text = "\n".join(lines).strip()
+            if text:
+                out.append(text)
+        return out
 
-SQLITE_MIGRATIONS: tuple[Migration, ...] = (
-    Migration(
-        "0001_initial",
-        """
-        CREATE TABLE deployments (
-            id TEXT PRIMARY KEY,
-            uri TEXT NOT NULL,
-            use_http_11 INTEGER NOT NULL,
-            protocol_mode TEXT NOT NULL,
-            min_protocol_version INTEGER NOT NULL,
-            max_protocol_version INTEGER NOT NULL,
-            additional_headers TEXT NOT NULL,
-            sdk_version TEXT,
-            created_at INTEGER NOT NULL,
-            manifest_json TEXT NOT NULL
-        );
-        CREATE TABLE services (
-            name TEXT PRIMARY KEY,
-            deployment_id TEXT NOT NULL,
-            revision INTEGER NOT NULL,
-            ty TEXT NOT NULL,
-            public INTEGER NOT NULL,
-            manifest_json TEXT NOT NULL
-        );
-        CREATE TABLE invocations (
-            id TEXT PRIMARY KEY,
-            service TEXT NOT NULL,
-            handler TEXT NOT NULL,
-            key TEXT,
-            service_ty TEXT NOT NULL,
-            handler_ty TEXT,
-            status TEXT NOT NULL,
-            created_at INTEGER NOT NULL,
-            modified_at INTEGER NOT NULL,
-            invoked_by TEXT NOT NULL,
-            caller_id TEXT,
-            idempotency_key TEXT,
-            deployment_id TEXT,
-            protocol_version INTEGER,
-            attempt INTEGER NOT NULL,
-            retry_count INTEGER NOT NULL,
-            retries_since_progress INTEGER NOT NULL,
-            last_progress_at INTEGER NOT NULL,
-            next_retry_at INTEGER,
-            last_failure TEXT,
-            last_failure_code INTEGER,
-            waiting_completions TEXT NOT NULL,
-            waiting_signals TEXT NOT NULL,
-            execution_time INTEGER,
-            random_seed INTEGER NOT NULL,
-            journal_length INTEGER NOT NULL,
-            commands INTEGER NOT NULL,
-            completion_retention_ms INTEGER NOT NULL,
-            completed_at INTEGER,
-            result BLOB
-        );
-        CREATE INDEX invocations_status ON invocations (status);
-        CREATE TABLE journal (
-            invocation_id TEXT NOT NULL,
-            idx INTEGER NOT NULL,
-            type INTEGER NOT NULL,
-            payload BLOB NOT NULL,
-            appended_at INTEGER NOT NULL,
-            completion_id INTEGER,
-            signal_id INTEGER,
-            PRIMARY KEY (invocation_id, idx)
-        ) WITHOUT ROWID;
-        CREATE TABLE state (
-            service TEXT NOT NULL,
-            key TEXT NOT NULL,
-            state_key BLOB NOT NULL,
-            value BLOB NOT NULL,
-            PRIMARY KEY (service, key, state_key)
-        ) WITHOUT ROWID;
-        CREATE TABLE locks (
-            service TEXT NOT NULL,
-            key TEXT NOT NULL,
-            invocation_id TEXT NOT NULL,
-            PRIMARY KEY (service, key)
-        ) WITHOUT ROWID;
-        CREATE TABLE inbox (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            service TEXT NOT NULL,
-            key TEXT NOT NULL,
-            invocation_id TEXT NOT NULL UNIQUE
-        );
-        CREATE INDEX inbox_key ON inbox (service, key, seq);
-        CREATE TABLE timers (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            due_at INTEGER NOT NULL,
-            invocation_id TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            completion_id INTEGER,
-            attempt INTEGER
-        );
-        CREATE TABLE waiters (
-            invocation_id TEXT NOT NULL,
-            caller_id TEXT NOT NULL,
-            completion_id INTEGER NOT NULL,
-            PRIMARY KEY (invocation_id, caller_id, completion_id)
-        ) WITHOUT ROWID;
-        CREATE TABLE promises (
-            service TEXT NOT NULL,
-            key TEXT NOT NULL,
-            name TEXT NOT NULL,
-            result BLOB,
-            PRIMARY KEY (service, key, name)
-        ) WITHOUT ROWID;
-        """,
-    ),
-    Migration(
-        "0002_retention_promises_attach",
-        """
-        ALTER TABLE invocations ADD COLUMN journal_retention_ms INTEGER NOT NULL DEFAULT 0;
-        CREATE INDEX invocations_completed ON invocations (status, completed_at);
-        ALTER TABLE waiters ADD COLUMN entry_type INTEGER NOT NULL DEFAULT 32781;
-        CREATE TABLE promise_listeners (
-            service TEXT NOT NULL,
-            key TEXT NOT NULL,
-            name TEXT NOT NULL,
-            invocation_id TEXT NOT NULL,
-            completion_id INTEGER NOT NULL,
-            PRIMARY KEY (service, key, name, invocation_id, completion_id)
-        ) WITHOUT ROWID;
-        CREATE INDEX timers_invocation ON timers (invocation_id)
-        """,
-    ),
-    # The system tables of restate's `/query`, as views (see perdure.store.views).
-    Migration("0003_introspection_views", INTROSPECTION_VIEWS_SQL),
-)
+
+def migrations(dialect: Dialect) -> tuple[Migration, ...]:
+    folder = resources.files("perdure.store") / "schema" / dialect
+    return tuple(Migration(n, (folder / f"{n}.sql").read_text("utf-8")) for n in MIGRATION_NAMES)

@@ -44,7 +44,7 @@ def _client(endpoint: Endpoint) -> httpx.AsyncClient:
 
 
 class _Recorder:
-    """A stand-in for `perdure.sdk.invocation`: echoes the request body, records the call."""
+    """A stand-in for `perdure.sdk._run`: echoes the request body, records the call."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, int, dict[str, str]]] = []
@@ -61,9 +61,9 @@ class _Recorder:
 @pytest.fixture
 def runtime(monkeypatch: pytest.MonkeyPatch) -> _Recorder:
     recorder = _Recorder()
-    module = types.ModuleType("perdure.sdk.invocation")
+    module = types.ModuleType("perdure.sdk._run")
     module.run_attempt = recorder.run_attempt  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "perdure.sdk.invocation", module)
+    monkeypatch.setitem(sys.modules, "perdure.sdk._run", module)
     return recorder
 
 
@@ -191,9 +191,9 @@ async def test_response_ends_only_after_the_request_body(monkeypatch: pytest.Mon
         await io.send(b"end")
         ran.set()
 
-    module = types.ModuleType("perdure.sdk.invocation")
+    module = types.ModuleType("perdure.sdk._run")
     module.run_attempt = run_attempt  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "perdure.sdk.invocation", module)
+    monkeypatch.setitem(sys.modules, "perdure.sdk._run", module)
     inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     sent: list[dict[str, Any]] = []
 
@@ -220,9 +220,9 @@ async def test_response_ends_anyway_when_the_request_body_never_does(
     async def stop_early(handler: Any, version: int, headers: Any, io: Any) -> None:
         await io.send(b"done")
 
-    module = types.ModuleType("perdure.sdk.invocation")
+    module = types.ModuleType("perdure.sdk._run")
     module.run_attempt = stop_early  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "perdure.sdk.invocation", module)
+    monkeypatch.setitem(sys.modules, "perdure.sdk._run", module)
     monkeypatch.setattr("perdure.sdk.endpoint.INPUT_END_TIMEOUT_S", 0.05)
     inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     sent: list[dict[str, Any]] = []
@@ -260,9 +260,9 @@ async def test_runtime_failure_ends_the_response(
         await args[3].send(b"partial")
         raise RuntimeError("boom")
 
-    module = types.ModuleType("perdure.sdk.invocation")
+    module = types.ModuleType("perdure.sdk._run")
     module.run_attempt = run_attempt  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "perdure.sdk.invocation", module)
+    monkeypatch.setitem(sys.modules, "perdure.sdk._run", module)
     async with _client(app(_services())) as client:
         response = await client.post(
             "/invoke/Greeter/greet", content=b"", headers={"content-type": V6}
@@ -381,9 +381,9 @@ async def test_runtime_failure_does_not_wait_for_the_request_body(
     async def run_attempt(*args: Any) -> None:
         raise RuntimeError("boom")
 
-    module = types.ModuleType("perdure.sdk.invocation")
+    module = types.ModuleType("perdure.sdk._run")
     module.run_attempt = run_attempt  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "perdure.sdk.invocation", module)
+    monkeypatch.setitem(sys.modules, "perdure.sdk._run", module)
     inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     sent: list[dict[str, Any]] = []
 

@@ -1,4 +1,4 @@
-"""End to end through the endpoint and the real runtime (`perdure.sdk.invocation`)."""
+"""End to end through the endpoint and the real runtime (`perdure.sdk._run`)."""
 
 from __future__ import annotations
 

@@ -12,11 +12,11 @@ from journal_bytes import cmd, completion, decode_all, input_cmd, signal, start,
 
 from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.messages import MessageType as MT
+from perdure.sdk._run import run_attempt
 from perdure.sdk.combinators import gather, select
 from perdure.sdk.context import Context, ObjectContext, RunOptions
 from perdure.sdk.errors import RetryableError, TerminalError
 from perdure.sdk.handler import HandlerSpec, attach_spec
-from perdure.sdk.invocation import run_attempt
 from perdure.sdk.serde import DefaultSerde
 
 

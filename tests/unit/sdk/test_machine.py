@@ -9,9 +9,9 @@ from journal_bytes import RAW_ID, cmd, completion, decode_all, input_cmd, signal
 
 from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.messages import MessageType as MT
-from perdure.sdk.commands import Machine
-from perdure.sdk.notifications import VOID, AllOf, CallInvocationId, Failure, StateKeys
-from perdure.sdk.progress import (
+from perdure.sdk._core.commands import Machine
+from perdure.sdk._core.notifications import VOID, AllOf, CallInvocationId, Failure, StateKeys
+from perdure.sdk._core.progress import (
     AnyCompleted,
     CancelSignalReceived,
     ExecuteRun,

@@ -15,8 +15,8 @@ from journal_bytes import cmd, completion, decode_all, input_cmd, signal, start
 
 from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.messages import MessageType
-from perdure.sdk import commands as m
-from perdure.sdk.notifications import AllOf, AnyOf, Failure
+from perdure.sdk._core import commands as m
+from perdure.sdk._core.notifications import AllOf, AnyOf, Failure
 from perdure.sdk.run_retry import InfiniteRetry, run_options_policy
 
 core = pytest.importorskip("restate._internal")

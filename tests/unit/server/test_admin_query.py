@@ -1,4 +1,5 @@
-"""`POST /query` below HTTP: the views over a real SQLite store, and the read-only rules."""
+"""`POST /query` below HTTP: the SQLite store's views and read-only rules, rendered as the
+admin API renders them."""
 
 from __future__ import annotations
 
@@ -9,9 +10,15 @@ import pytest
 
 from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.messages import MessageType
-from perdure.server.admin.query import QueryError, run_query
-from perdure.store.api import InvocationRow, JournalEntryRow, WriteTxn
+from perdure.server.admin.query import json_rows
+from perdure.store.api import InvocationRow, JournalEntryRow, QueryError, WriteTxn
+from perdure.store.sqlite import query
 from perdure.store.sqlite.store import DB_FILE, SqliteStore
+
+
+def run_query(db: Path, sql: str, **limits: float) -> list[dict[str, object]]:
+    return json_rows(query.run_query(db, sql, **limits))  # type: ignore[arg-type]
+
 
 FAILED = pb.OutputCommandMessage(failure=pb.Failure(code=418, message="boom"))
 
@@ -74,7 +81,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_sys_invocation(db: Path) -> None:
-    rows = run_query(db, "SELECT * FROM sys_invocation ORDER BY id").rows
+    rows = run_query(db, "SELECT * FROM sys_invocation ORDER BY id")
     a, b = rows
     assert a["status"] == "backing-off" and a["retry_count"] == 2
     assert a["last_failure"] == "nope" and a["last_failure_error_code"] == 500
@@ -87,20 +94,20 @@ def test_sys_invocation(db: Path) -> None:
 
 
 def test_sys_journal_state_and_locks(db: Path) -> None:
-    journal = run_query(db, "SELECT index, entry_type, name FROM sys_journal ORDER BY index").rows
+    journal = run_query(db, "SELECT index, entry_type, name FROM sys_journal ORDER BY index")
     assert journal == [
         {"index": 0, "entry_type": "Command: Input"},
         {"index": 1, "entry_type": "Command: Run", "name": "my-step"},
     ]
-    state = run_query(db, "SELECT key, value_utf8, value FROM state ORDER BY key").rows
+    state = run_query(db, "SELECT key, value_utf8, value FROM state ORDER BY key")
     assert state == [
         {"key": "counter", "value_utf8": "42", "value": "3432"},
         {"key": "raw", "value_utf8": "\ufffd\x00", "value": "ff00"},
     ]
-    locks = run_query(db, "SELECT * FROM sys_keyed_service_status").rows
+    locks = run_query(db, "SELECT * FROM sys_keyed_service_status")
     assert locks == [{"service_name": "Counter", "service_key": "k1", "invocation_id": "inv_a"}]
     # 'index' inside a string literal is left alone.
-    assert run_query(db, "SELECT 'index' AS word").rows == [{"word": "index"}]
+    assert run_query(db, "SELECT 'index' AS word") == [{"word": "index"}]
 
 
 @pytest.mark.parametrize(
@@ -140,6 +147,6 @@ def test_limits(db: Path) -> None:
     )
     with pytest.raises(QueryError, match="more than 10 rows"):
         run_query(db, many, row_limit=10)
-    assert len(run_query(db, many, row_limit=11).rows) == 11
+    assert len(run_query(db, many, row_limit=11)) == 11
     with pytest.raises(QueryError):
         run_query(db, "SELECT length(randomblob(1000000000))")

@@ -5,28 +5,28 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 from perdure.protocol import protocol_pb2 as pb
-from perdure.protocol.framing import Frame
+from perdure.protocol.framing import Frame, decode_header
 from perdure.protocol.ids import InvocationId
 from perdure.protocol.messages import MessageType
 from perdure.server.clock import ManualClock
-from perdure.server.commands import (
+from perdure.server.config import RetryPolicy, ServerConfig
+from perdure.server.engine import (
+    Applied,
     ArmTimer,
     AttemptFailed,
+    Command,
+    Engine,
     FireTimer,
     InvocationControl,
     Invoke,
-    Outcome,
     SdkFrames,
     StartAttempt,
 )
-from perdure.server.config import RetryPolicy, ServerConfig
-from perdure.server.engine import Engine, control
-from perdure.server.invoker.live import known_entries
-from perdure.server.sdk_messages import apply_sdk_frames
 from perdure.store.api import DeploymentRow, InvocationRow, ServiceRow, Store, WriteTxn
 from perdure.store.sqlite import SqliteStore
 
@@ -56,6 +56,9 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
         await opened.close()
 
 
+R = TypeVar("R")
+
+
 class Harness:
     def __init__(self, store: Store, max_attempts: int = 3) -> None:
         self.store = store
@@ -63,21 +66,19 @@ class Harness:
         policy = RetryPolicy(max_attempts=max_attempts)
         self.engine = Engine(ServerConfig(retry_policy=policy), self.clock)
 
-    async def run(self, fn) -> Outcome:  # type: ignore[no-untyped-def]
-        outcome = Outcome()
-        await self.store.write(lambda txn: fn(txn, outcome))
-        return outcome
+    async def apply(self, command: Command[R]) -> Applied[R]:
+        return await self.store.write(lambda txn: self.engine.apply(txn, command))
 
-    async def invoke(self, key: str = "k", handler: str = "add") -> tuple[str, Outcome]:
+    async def invoke(self, key: str = "k", handler: str = "add") -> tuple[str, Applied[Any]]:
         invocation_id = str(InvocationId.generate())
         cmd = Invoke(invocation_id, "Counter", handler, key, (), b"1")
-        return invocation_id, await self.run(lambda txn, o: self.engine.invoke(txn, cmd, o))
+        return invocation_id, await self.apply(cmd)
 
     async def frames(
         self, invocation_id: str, attempt: int, *messages: tuple[int, bytes]
-    ) -> Outcome:
+    ) -> Applied[None]:
         cmd = SdkFrames(invocation_id, attempt, tuple(Frame(t, 0, p) for t, p in messages))
-        return await self.run(lambda txn, o: apply_sdk_frames(self.engine, txn, cmd, o))
+        return await self.apply(cmd)
 
     async def row(self, invocation_id: str) -> InvocationRow:
         row = await self.store.read(lambda txn: txn.get_invocation(invocation_id))
@@ -100,18 +101,16 @@ async def test_retries_back_off_then_pause(store: Store) -> None:
     assert [type(e) for e in outcome.effects] == [StartAttempt]
     for attempt, delay in ((1, 500), (2, 1000)):
         failed = AttemptFailed(inv, attempt, 500, "boom")
-        out = await h.run(lambda txn, o, f=failed: h.engine.on_attempt_failed(txn, f, o))
+        out = await h.apply(failed)
         row = await h.row(inv)
         assert row.status == "backing-off"
         timer = next(e for e in out.effects if isinstance(e, ArmTimer))
         assert timer.due_at == h.clock.now_ms() + delay
         h.clock.advance(delay)
-        out = await h.run(
-            lambda txn, o, t=timer: h.engine.fire_timer(txn, FireTimer(t.timer_id), o)
-        )
+        out = await h.apply(FireTimer(timer.timer_id))
         assert (await h.row(inv)).attempt == attempt + 1
     failed = AttemptFailed(inv, 3, 500, "boom")
-    await h.run(lambda txn, o: h.engine.on_attempt_failed(txn, failed, o))
+    await h.apply(failed)
     row = await h.row(inv)
     assert row.status == "paused"
     assert row.retry_count == 3 and row.last_failure == "boom"
@@ -120,7 +119,7 @@ async def test_retries_back_off_then_pause(store: Store) -> None:
 async def test_stale_attempt_is_fenced(store: Store) -> None:
     h = Harness(store)
     inv, _ = await h.invoke()
-    await h.run(lambda txn, o: h.engine.on_attempt_failed(txn, AttemptFailed(inv, 1, 500, "x"), o))
+    await h.apply(AttemptFailed(inv, 1, 500, "x"))
     # Attempt 1 already failed: its late frames must not touch the journal.
     await h.frames(inv, 1, output(b"late"), END)
     row = await h.row(inv)
@@ -187,8 +186,8 @@ async def test_sleep_suspends_then_the_timer_resumes_once(store: Store) -> None:
     timer = next(e for e in out.effects if isinstance(e, ArmTimer))
     assert timer.due_at == due
     fire = FireTimer(timer.timer_id)
-    first = await h.run(lambda txn, o: h.engine.fire_timer(txn, fire, o))
-    second = await h.run(lambda txn, o: h.engine.fire_timer(txn, fire, o))
+    first = await h.apply(fire)
+    second = await h.apply(fire)
     assert any(isinstance(e, StartAttempt) for e in first.effects)
     assert second.effects == []  # fired at most once
     assert (await h.row(inv)).waiting_completions == ()
@@ -208,8 +207,8 @@ async def test_state_write_from_a_shared_handler_fails_the_attempt(store: Store)
 async def test_duplicate_invocation_id_is_not_created_twice(store: Store) -> None:
     h = Harness(store)
     cmd = Invoke(str(InvocationId.generate()), "Counter", "add", "k", (), b"1", idempotency_key="i")
-    first = await h.run(lambda txn, o: h.engine.invoke(txn, cmd, o))
-    second = await h.run(lambda txn, o: h.engine.invoke(txn, cmd, o))
+    first = await h.apply(cmd)
+    second = await h.apply(cmd)
     assert first.reply.created and not second.reply.created  # type: ignore[attr-defined]
     assert second.effects == []
     assert (await h.row(cmd.invocation_id)).attempt == 1
@@ -218,15 +217,21 @@ async def test_duplicate_invocation_id_is_not_created_twice(store: Store) -> Non
 # ---- a replayed notification (the cancel signal) cannot wake a suspension ---------------
 
 
-def snapshot_of(out: Outcome) -> int:
+def snapshot_of(out: Applied[Any]) -> int:
     plan = next(e.plan for e in out.effects if isinstance(e, StartAttempt))
-    return known_entries(plan.body)
+    # The plan's replay length is the one its StartMessage tells the deployment.
+    message_type, _, length = decode_header(plan.body[:8])
+    assert message_type == MessageType.START
+    start = pb.StartMessage()
+    start.ParseFromString(plan.body[8 : 8 + length])
+    assert plan.known_entries == start.known_entries
+    return plan.known_entries
 
 
-async def sdk(h: Harness, inv: str, known: int, *messages: tuple[int, bytes]) -> Outcome:
+async def sdk(h: Harness, inv: str, known: int, *messages: tuple[int, bytes]) -> Applied[None]:
     row = await h.row(inv)
     cmd = SdkFrames(inv, row.attempt, tuple(Frame(t, 0, p) for t, p in messages), known)
-    return await h.run(lambda txn, o: apply_sdk_frames(h.engine, txn, cmd, o))
+    return await h.apply(cmd)
 
 
 def sleep(due: int, completion_id: int) -> tuple[int, bytes]:
@@ -249,7 +254,7 @@ async def test_a_compensating_sleep_after_cancel_suspends_instead_of_busy_loopin
     assert (await h.row(inv)).status == "suspended"
 
     cmd = InvocationControl("cancel", inv, None)
-    out = await h.run(lambda txn, o: control.apply(h.engine, txn, cmd, o))
+    out = await h.apply(cmd)
     assert (await h.row(inv)).attempt == 2  # the cancel signal woke it
 
     # Attempt 2 replays the cancel, catches the 409 and awaits a compensating sleep.
@@ -261,7 +266,7 @@ async def test_a_compensating_sleep_after_cancel_suspends_instead_of_busy_loopin
 
     timer = next(e for e in out.effects if isinstance(e, ArmTimer))
     h.clock.advance(1_000)
-    out = await h.run(lambda txn, o: h.engine.fire_timer(txn, FireTimer(timer.timer_id), o))
+    out = await h.apply(FireTimer(timer.timer_id))
     assert (await h.row(inv)).attempt == 3
     await sdk(h, inv, snapshot_of(out), output(b"compensated"), END)
     assert (await h.row(inv)).status == "completed"
@@ -274,7 +279,7 @@ async def test_a_notification_stored_after_the_replay_still_resumes_at_once(
     inv, out = await h.invoke()
     known = snapshot_of(out)
     cmd = InvocationControl("cancel", inv, None)
-    await h.run(lambda txn, o: control.apply(h.engine, txn, cmd, o))  # lands mid-attempt
+    await h.apply(cmd)  # lands mid-attempt
     out = await sdk(h, inv, known, sleep(h.clock.now_ms() + 60_000, 1), suspension(1))
     assert any(isinstance(e, StartAttempt) for e in out.effects)
     assert (await h.row(inv)).attempt == 2

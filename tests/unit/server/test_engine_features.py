@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -15,29 +16,33 @@ from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.framing import Frame
 from perdure.protocol.ids import AwakeableId, InvocationId
 from perdure.protocol.messages import MessageType
+from perdure.server.admin.errors import engine_status
 from perdure.server.clock import ManualClock
-from perdure.server.commands import (
+from perdure.server.config import ServerConfig
+from perdure.server.engine import (
     AbortAttempt,
+    Applied,
     AttemptFailed,
     Cleanup,
+    Command,
     CompleteSignal,
-    ControlReply,
+    ControlResult,
+    Engine,
+    EngineError,
     InvocationControl,
     InvocationEnded,
     Invoke,
     InvokeReply,
-    Outcome,
+    NotFound,
+    ResultWaiters,
     SdkFrames,
     StartAttempt,
+    failure_result,
+    idempotent_invocation_id,
+    workflow_invocation_id,
 )
-from perdure.server.config import ServerConfig
-from perdure.server.engine import Engine, control, retention, signals
-from perdure.server.engine.core import failure_result
 from perdure.server.http import Request, Response
 from perdure.server.ingress.invocations import InvocationRoutes
-from perdure.server.invocation_ids import idempotent_invocation_id, workflow_invocation_id
-from perdure.server.sdk_messages import apply_sdk_frames
-from perdure.server.waiters import ResultWaiters
 from perdure.store.api import DeploymentRow, InvocationRow, ServiceRow, Store, WriteTxn
 from perdure.store.sqlite import SqliteStore
 
@@ -92,6 +97,17 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
         await opened.close()
 
 
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class ControlReply:
+    """An operator action's answer as the admin API gives it (status, message)."""
+
+    status: int
+    message: str = ""
+
+
 def enc(message: Any) -> bytes:
     data: bytes = message.SerializeToString()
     return data
@@ -103,10 +119,8 @@ class H:
         self.clock = ManualClock()
         self.engine = Engine(ServerConfig(), self.clock)
 
-    async def run(self, fn: Callable[[WriteTxn, Outcome], object]) -> Outcome:
-        outcome = Outcome()
-        await self.store.write(lambda txn: fn(txn, outcome))
-        return outcome
+    async def apply(self, command: Command[R]) -> Applied[R]:
+        return await self.store.write(lambda txn: self.engine.apply(txn, command))
 
     async def invoke(
         self,
@@ -120,22 +134,22 @@ class H:
     ) -> str:
         inv = invocation_id or str(InvocationId.generate())
         cmd = Invoke(inv, service, handler, key, (), b"", idempotency_key, delay_ms)
-        await self.run(lambda txn, o: self.engine.invoke(txn, cmd, o))
+        await self.apply(cmd)
         return inv
 
-    async def frames(self, inv: str, *messages: tuple[int, Any]) -> Outcome:
+    async def frames(self, inv: str, *messages: tuple[int, Any]) -> Applied[None]:
         attempt = (await self.row(inv)).attempt
         frames = tuple(Frame(t, 0, m if isinstance(m, bytes) else enc(m)) for t, m in messages)
         cmd = SdkFrames(inv, attempt, frames)
-        return await self.run(lambda txn, o: apply_sdk_frames(self.engine, txn, cmd, o))
+        return await self.apply(cmd)
 
     async def control(self, op: str, inv: str, deployment: str | None = None) -> ControlReply:
-        cmd = InvocationControl(op, inv, deployment)
-        out = await self.run(
-            lambda txn, o: setattr(o, "reply", control.apply(self.engine, txn, cmd, o))
-        )
-        assert isinstance(out.reply, ControlReply)
-        return out.reply
+        cmd = InvocationControl(op, inv, deployment)  # type: ignore[arg-type]
+        try:
+            result = (await self.apply(cmd)).reply
+        except EngineError as exc:
+            return ControlReply(engine_status(exc), exc.message)
+        return ControlReply(202 if result is ControlResult.ACCEPTED else 200)
 
     async def row(self, inv: str) -> InvocationRow:
         row = await self.maybe_row(inv)
@@ -308,23 +322,18 @@ async def test_awakeable_completion_resumes_a_suspended_invocation(store: Store)
     await h.suspend(inv, [], [17, 1])
     awk = AwakeableId(InvocationId.parse(inv), 17)
     cmd = CompleteSignal(inv, awk.signal_index, value=b'"v"')
-    out = await h.run(
-        lambda txn, o: setattr(o, "reply", signals.on_complete_signal(h.engine, txn, cmd, o))
-    )
-    assert out.reply is True
+    await h.apply(cmd)
     assert (await h.row(inv)).status == "running"
     kind, note = (await h.journal(inv))[-1]
     assert kind == MessageType.SIGNAL and note is not None
     assert (note.signal_id, note.value.content) == (17, b'"v"')
     unknown = CompleteSignal(str(InvocationId.generate()), 17, failure=(500, "no"))
-    out = await h.run(
-        lambda txn, o: setattr(o, "reply", signals.on_complete_signal(h.engine, txn, unknown, o))
-    )
-    assert out.reply is False
+    with pytest.raises(NotFound):
+        await h.apply(unknown)
     # Once completed, signals are dropped.
     await h.frames(inv, output(), END)
     length = (await h.row(inv)).journal_length
-    await h.run(lambda txn, o: signals.on_complete_signal(h.engine, txn, cmd, o))
+    await h.apply(cmd)
     assert (await h.row(inv)).journal_length == length
 
 
@@ -430,9 +439,7 @@ async def test_kill_completes_the_call_tree_and_releases_the_lock(store: Store) 
     # An unrelated exclusive invocation queued on the same key must start after the kill.
     later = await h.invoke("Counter", "add", "a")
     await h.suspend(root, [2], [1])
-    out = await h.run(
-        lambda txn, o: control.apply(h.engine, txn, InvocationControl("kill", root), o)
-    )
+    out = await h.apply(InvocationControl("kill", root))
     for inv in (root, child, grandchild):
         res = result_of(await h.row(inv))
         assert (res.failure.code, res.failure.message) == (409, "killed"), inv
@@ -454,14 +461,12 @@ async def test_an_output_without_end_is_not_the_result_until_completed(store: St
     # The Output is stored, but End never comes: the attempt fails and will be retried.
     await h.frames(ik, output(b"early"))
     failed = AttemptFailed(ik, 1, 500, "boom")
-    await h.run(lambda txn, o: h.engine.on_attempt_failed(txn, failed, o))
+    await h.apply(failed)
     assert (await h.row(ik)).status == "backing-off"
 
     async def duplicate() -> InvokeReply:
         cmd = Invoke(ik, "Ik", "go", None, (), b"", "k1", None)
-        out = await h.run(lambda txn, o: h.engine.invoke(txn, cmd, o))
-        assert isinstance(out.reply, InvokeReply)
-        return out.reply
+        return (await h.apply(cmd)).reply
 
     # A duplicate idempotent call attaches (no result yet); output is "not ready".
     reply = await duplicate()
@@ -488,10 +493,10 @@ async def test_an_output_without_end_is_not_the_result_until_completed(store: St
     await asyncio.sleep(0.05)
     assert not attached.done()
     # Killed: every caller sees the same final result, 409 killed.
-    out = await h.run(lambda txn, o: control.apply(h.engine, txn, InvocationControl("kill", ik), o))
+    out = await h.apply(InvocationControl("kill", ik))
     for effect in out.effects:
         if isinstance(effect, InvocationEnded):
-            waiters.resolve(effect.invocation_id, effect.result)
+            waiters.resolve(effect)
     killed = failure_result(409, "killed")
     assert (await duplicate()).result == killed
     for response in (await attached, await by_key("output")):
@@ -508,14 +513,7 @@ async def test_pause_then_resume_on_another_deployment(store: Store) -> None:
     assert row.status == "paused"
     assert (await h.control("pause", inv)).status == 200
     # The paused attempt's late frames are dropped (fencing by status).
-    await h.run(
-        lambda txn, o: apply_sdk_frames(
-            h.engine,
-            txn,
-            SdkFrames(inv, row.attempt, (Frame(MessageType.OUTPUT, 0, enc(output()[1])),)),
-            o,
-        )
-    )
+    await h.apply(SdkFrames(inv, row.attempt, (Frame(MessageType.OUTPUT, 0, enc(output()[1])),)))
     assert (await h.row(inv)).journal_length == 1
     assert (await h.control("resume", inv, "dp_nope")).status == 400
     reply = await h.control("resume", inv, "dp_2")
@@ -543,17 +541,17 @@ async def test_retention_and_the_cleaner(store: Store) -> None:
     row = await h.row(ik_id)
     assert (row.completion_retention_ms, row.journal_retention_ms) == (2_000, 500)
     h.clock.advance(499)
-    await h.run(lambda txn, o: retention.cleanup(h.engine, txn, o))
+    await h.apply(Cleanup())
     assert (await h.row(ik_id)).journal_length == 2  # Input, Output
     h.clock.advance(1)
-    await h.run(lambda txn, o: retention.cleanup(h.engine, txn, o))
+    await h.apply(Cleanup())
     assert (await h.row(ik_id)).journal_length == 0
     assert await store.read(lambda txn: txn.read_journal(ik_id)) == []
     # Within retention the key deduplicates; after it (and a cleaner pass) it runs again.
     await h.invoke("Ik", "go", invocation_id=ik_id, idempotency_key="x")
     assert (await h.row(ik_id)).status == "completed"
     h.clock.advance(1_500)
-    await h.run(lambda txn, o: retention.cleanup(h.engine, txn, o))
+    await h.apply(Cleanup())
     assert await h.maybe_row(ik_id) is None
     await h.invoke("Ik", "go", invocation_id=ik_id, idempotency_key="x")
     assert (await h.row(ik_id)).status == "running"

@@ -14,16 +14,19 @@ from perdure.cli.dev import embedded_app
 from perdure.protocol.framing import FrameDecoder, encode_frame
 from perdure.protocol.messages import MessageType
 from perdure.sdk.endpoint import Endpoint
-from perdure.server.commands import (
-    AttemptFailed,
-    AttemptPlan,
-    Command,
-    NotificationCommitted,
-    SdkFrames,
-)
+from perdure.server.clock import SystemClock
 from perdure.server.embedded import register_embedded
-from perdure.server.invoker.in_process import ByteStreams, run_in_process_attempt, runner_for
-from perdure.server.invoker.live import Mailbox
+from perdure.server.engine import AttemptFailed, AttemptPlan, NotificationCommitted, SdkFrames
+from perdure.server.invoker.driver import AttemptTransport, run_session
+from perdure.server.invoker.headers import attempt_headers
+from perdure.server.invoker.in_process import (
+    AttemptRunner,
+    ByteStreams,
+    InProcessTransport,
+    runner_for,
+)
+from perdure.server.invoker.mailboxes import Mailbox
+from perdure.server.invoker.session import AttemptSession
 from perdure.store.api import Store
 from perdure.store.sqlite import SqliteStore
 
@@ -51,26 +54,36 @@ def plan(inactivity_ms: int = 60_000, abort_ms: int = 60_000) -> AttemptPlan:
     )
 
 
+Submitted = SdkFrames | AttemptFailed
+
+
 class Recorder:
     def __init__(self) -> None:
-        self.commands: list[Command] = []
+        self.commands: list[Submitted] = []
 
-    async def __call__(self, command: Command) -> None:
+    async def __call__(self, command: Submitted) -> None:
         self.commands.append(command)
 
 
 async def run(
-    runner: object, mailbox: Mailbox | None, attempt: AttemptPlan | None = None
-) -> list[Command]:
+    runner: AttemptRunner, mailbox: Mailbox | None, attempt: AttemptPlan | None = None
+) -> list[Submitted]:
+    """One attempt as the invoker runs it: the session over the in-process transport."""
+    the_plan = attempt or plan()
     submitted = Recorder()
+
+    async def open_transport() -> AttemptTransport:
+        return InProcessTransport(the_plan, runner, attempt_headers(the_plan, "test", None))
+
+    session = AttemptSession(the_plan, 1 << 20, streaming=mailbox is not None)
     await asyncio.wait_for(
-        run_in_process_attempt(
-            attempt or plan(),
-            runner,  # type: ignore[arg-type]
-            mailbox,
-            submitted,
-            cluster_name="test",
-            max_frame_size=1 << 20,
+        run_session(
+            session,
+            open_transport,
+            clock=SystemClock(),
+            submit_frames=submitted,
+            submit_failure=submitted,
+            notifications=None if mailbox is None else mailbox.queue,
         ),
         timeout=10,
     )

@@ -7,11 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from perdure.server.commands import AttemptPlan
 from perdure.server.config import ConfigError, ServerConfig
-from perdure.server.invoker import is_bidi
-from perdure.server.invoker.options import attempt_timeouts
-from perdure.server.schema import ServiceInfo
+from perdure.server.engine import AttemptPlan, ServiceInfo
+from perdure.server.engine.services import attempt_timeouts
 from perdure.store.api import ServiceRow
 
 PLAN = AttemptPlan(
@@ -20,11 +18,11 @@ PLAN = AttemptPlan(
 
 
 def test_bidi_needs_http2_a_bidi_manifest_and_an_inactivity_timeout() -> None:
-    assert is_bidi(PLAN)
-    assert not is_bidi(replace(PLAN, use_http_11=True))
-    assert not is_bidi(replace(PLAN, protocol_mode="REQUEST_RESPONSE"))
+    assert PLAN.streaming
+    assert not replace(PLAN, use_http_11=True).streaming
+    assert not replace(PLAN, protocol_mode="REQUEST_RESPONSE").streaming
     # Inactivity timeout 0 forces request-response, as restate-server does.
-    assert not is_bidi(replace(PLAN, inactivity_timeout_ms=0))
+    assert not replace(PLAN, inactivity_timeout_ms=0).streaming
 
 
 def _info(service_options: dict[str, object], handler_options: dict[str, object]) -> ServiceInfo:

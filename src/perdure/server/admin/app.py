@@ -13,11 +13,12 @@ from perdure.server.admin.deployment_routes import DeploymentRoutes
 from perdure.server.admin.deployments import RegistrationError
 from perdure.server.admin.errors import AdminError, admin_error
 from perdure.server.admin.openapi import ADMIN_OPENAPI
-from perdure.server.admin.query import QueryService, handle_query
+from perdure.server.admin.query import handle_query
 from perdure.server.admin.services import ServiceRoutes
 from perdure.server.admin.state import handle_state
 from perdure.server.clock import Clock
 from perdure.server.config import ServerConfig
+from perdure.server.engine import Submit
 from perdure.server.http import (
     BodyTooLarge,
     Receive,
@@ -31,7 +32,6 @@ from perdure.server.http import (
     settle_body,
 )
 from perdure.store.api import Store
-from perdure.store.sqlite.store import DB_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -47,17 +47,16 @@ class AdminApp:
         store: Store,
         clock: Clock,
         signer: RequestSigner | None,
-        submit: invocations.Submit | None = None,
+        submit: Submit,
     ) -> None:
         self._config = config
         self._store = store
         self._clock = clock
         self._signer = signer
-        # Invocation operations go through the partition processor (None: not served).
+        # State and invocation operations go through the partition processor.
         self._submit = submit
         self._deployment_routes = DeploymentRoutes(config, store, clock, signer)
         self._service_routes = ServiceRoutes(config, store)
-        self._queries = QueryService(config.data_dir / DB_FILE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -116,16 +115,15 @@ class AdminApp:
         if parts[:1] == ["deployments"]:
             return await self._deployment_routes.handle(request, parts[1:], api_version)
         if len(parts) == 3 and parts[0] == "services" and parts[2] == "state":
-            return await handle_state(self._store, request, parts[1])
+            return await handle_state(self._submit, request, parts[1])
         if parts[:1] == ["services"]:
             return await self._service_routes.handle(request, parts[1:])
         if parts == ["query"]:
-            return await handle_query(self._queries, request)
-        if self._submit is not None:
-            try:
-                answered = await invocations.route(request, parts, self._submit)
-            except AdminError as exc:
-                return exc.response
-            if answered is not None:
-                return answered
+            return await handle_query(self._store, request)
+        try:
+            answered = await invocations.route(request, parts, self._submit)
+        except AdminError as exc:
+            return exc.response
+        if answered is not None:
+            return answered
         return admin_error(404, f"not found: {request.path}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from perdure.server.engine import Conflict, EngineError, InvalidRequest, NotFound, NotStarted
 from perdure.server.http import BodyTooLarge, Request, Response, json_response
 
 
@@ -21,6 +22,19 @@ class AdminError(Exception):
 
 def admin_error(status: int, message: str, code: str | None = None) -> Response:
     return json_response(status, {"message": message, "restate_code": code})
+
+
+def engine_status(error: EngineError) -> int:
+    """The HTTP status the admin API answers an engine refusal with."""
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, NotStarted):
+        return 425
+    if isinstance(error, Conflict):
+        return 409
+    if isinstance(error, InvalidRequest):
+        return 400
+    return 500
 
 
 BODY_LIMIT = 1024 * 1024

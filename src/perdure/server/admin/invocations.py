@@ -7,16 +7,21 @@ back only after the transaction that applied it committed.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import json
+from typing import cast
 
 from perdure.protocol.ids import InvalidIdError, InvocationId
-from perdure.server.admin.errors import AdminError, admin_error, json_object
-from perdure.server.commands import Command, ControlReply, InvocationControl
+from perdure.server.admin.errors import AdminError, admin_error, engine_status, json_object
+from perdure.server.engine import (
+    CONTROL_OPERATIONS,
+    ControlOperation,
+    ControlResult,
+    EngineError,
+    InvocationControl,
+    Submit,
+)
 from perdure.server.http import Request, Response, json_response
 
-Submit = Callable[[Command], Awaitable[object]]
-
-OPERATIONS = ("cancel", "kill", "purge", "pause", "resume")
 _BATCH_LIMIT = 1000
 
 
@@ -29,40 +34,43 @@ def _invocation_id(text: str) -> str:
 
 async def _control(
     submit: Submit, operation: str, invocation_id: str, deployment: str | None = None
-) -> ControlReply:
-    reply = await submit(InvocationControl(operation, invocation_id, deployment))
-    assert isinstance(reply, ControlReply)
-    return reply
+) -> Response:
+    """The operation's answer: 200 when done, 202 when the invocation acts on it later,
+    else the engine's refusal."""
+    command = InvocationControl(cast(ControlOperation, operation), invocation_id, deployment)
+    try:
+        result = await submit(command)
+    except EngineError as exc:
+        return admin_error(engine_status(exc), exc.message)
+    return Response(202 if result is ControlResult.ACCEPTED else 200)
 
 
-def _respond(reply: ControlReply) -> Response:
-    if reply.status >= 400:
-        return admin_error(reply.status, reply.message)
-    return Response(reply.status)
+def _message(response: Response) -> str:
+    return str(json.loads(response.body)["message"])
 
 
 async def route(request: Request, parts: list[str], submit: Submit) -> Response | None:
     """Answer `/invocations/…` and `/internal/invocations_batch_operations/…`, else None."""
     method = request.method
-    if parts[:1] == ["invocations"] and len(parts) == 3 and parts[2] in OPERATIONS:
+    if parts[:1] == ["invocations"] and len(parts) == 3 and parts[2] in CONTROL_OPERATIONS:
         if method != "PATCH":
             return admin_error(405, f"method {method} not allowed")
         invocation_id = _invocation_id(parts[1])
         deployment = request.query.get("deployment") if parts[2] == "resume" else None
-        return _respond(await _control(submit, parts[2], invocation_id, deployment))
+        return await _control(submit, parts[2], invocation_id, deployment)
     if parts[:1] == ["invocations"] and len(parts) == 2:
         if method != "DELETE":
             return admin_error(405, f"method {method} not allowed")
         mode = request.query.get("mode", "cancel")
         if mode not in ("cancel", "kill", "purge"):
             return admin_error(400, f"unknown mode {mode!r}: use cancel, kill or purge")
-        reply = await _control(submit, mode, _invocation_id(parts[1]))
+        answer = await _control(submit, mode, _invocation_id(parts[1]))
         # The deprecated route answers 202 for whatever was accepted.
-        return _respond(ControlReply(202) if reply.status < 400 else reply)
+        return Response(202) if answer.status < 400 else answer
     if parts[:2] == ["internal", "invocations_batch_operations"] and len(parts) == 3:
         if method != "POST":
             return admin_error(405, f"method {method} not allowed")
-        if parts[2] not in OPERATIONS:
+        if parts[2] not in CONTROL_OPERATIONS:
             return admin_error(404, f"unknown batch operation {parts[2]!r}")
         return await _batch(request, parts[2], submit)
     return None
@@ -84,9 +92,9 @@ async def _batch(request: Request, operation: str, submit: Submit) -> Response:
         except AdminError as exc:
             failed.append({"invocation_id": text, "error": exc.message})
             continue
-        reply = await _control(submit, operation, invocation_id)
-        if reply.status >= 400:
-            failed.append({"invocation_id": text, "error": reply.message})
+        answer = await _control(submit, operation, invocation_id)
+        if answer.status >= 400:
+            failed.append({"invocation_id": text, "error": _message(answer)})
         else:
             succeeded.append(text)
     return json_response(200, {"succeeded": succeeded, "failed": failed})

@@ -8,7 +8,7 @@ request and response bodies from the manifest's JSON schemas, and the ingress er
 from __future__ import annotations
 
 from perdure.protocol.manifest import HandlerManifest
-from perdure.server.schema import ServiceInfo
+from perdure.server.engine import ServiceInfo
 
 _ERROR_SCHEMA: dict[str, object] = {
     "type": "object",

@@ -1,196 +1,17 @@
 """`POST /query`: read-only SQL over the introspection views (reference surfaces §2.4).
 
-Each query runs on its own short-lived SQLite connection opened read-only (`mode=ro`),
-with `PRAGMA query_only`, an authorizer that only lets a statement read the views of
-`perdure.store.views` (never perdure's tables directly, never ATTACH, PRAGMA or a write),
-a length limit, a time limit (progress handler) and a row limit. A query that breaks a
-rule fails with 400; the store's writer is never involved, so no query can change data
-or slow commits beyond sharing the disk.
-
-Only JSON answers are produced (`{"rows": [...]}`, null columns omitted as restate's
-Arrow JSON writer does); Arrow IPC, restate's answer for other Accept values, is out of
-scope: such requests get 406.
+The store answers the query (`Store.query`, its own read-only capability); this module is
+only the HTTP side: JSON answers (`{"rows": [...]}`, null columns omitted and blobs as
+hex, as restate's Arrow JSON writer prints them), 400 for a refused or failed query, 429
+when too many run at once. Arrow IPC, restate's answer for other Accept values, is not
+produced: such requests get 406.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import re
-import sqlite3
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-
-from google.protobuf import json_format
-
-from perdure.protocol import protocol_pb2 as pb
-from perdure.protocol.errors import ProtocolError
-from perdure.protocol.messages import MessageType, decode_payload
 from perdure.server.admin.errors import AdminError, json_object
 from perdure.server.http import Request, Response, json_response
-from perdure.store.views import VIEW_NAMES
-
-ROW_LIMIT = 10_000
-TIME_LIMIT_S = 10.0
-VALUE_LENGTH_LIMIT = 64 * 1024 * 1024
-MAX_CONCURRENT = 4
-_PROGRESS_EVERY = 10_000  # VM instructions between deadline checks
-
-_READABLE = frozenset(VIEW_NAMES) | {"state"}
-# Functions a query may call: SQLite's scalar and aggregate built-ins plus ours. Anything
-# else (load_extension, fts/rtree helpers, …) is refused by the authorizer.
-_DENIED_FUNCTIONS = frozenset({"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"})
-_WORD = re.compile(
-    r"""('(?:[^']|'')*')|("(?:[^"]|"")*")|(`[^`]*`)|(\[[^\]]*\])|(--[^\n]*)"""
-    r"""|(/\*.*?\*/)|\b(index)\b""",
-    re.IGNORECASE | re.DOTALL,
-)
-
-
-class QueryError(Exception):
-    """The query is not acceptable or failed; the message says why (HTTP 400)."""
-
-
-@dataclass(frozen=True, slots=True)
-class QueryResult:
-    rows: list[dict[str, object]]
-
-
-# ---- SQL functions the views call ------------------------------------------------------
-
-
-def _output(blob: bytes | None) -> pb.OutputCommandMessage | None:
-    if blob is None:
-        return None
-    message = pb.OutputCommandMessage()
-    try:
-        message.ParseFromString(bytes(blob))
-    except Exception:
-        return None
-    return message
-
-
-def _output_result(blob: bytes | None) -> str | None:
-    message = _output(blob)
-    if message is None:
-        return None
-    return "failure" if message.HasField("failure") else "success"
-
-
-def _output_failure(blob: bytes | None) -> str | None:
-    message = _output(blob)
-    if message is None or not message.HasField("failure"):
-        return None
-    return f"[{message.failure.code}] {message.failure.message}"
-
-
-def _output_value(blob: bytes | None) -> bytes | None:
-    message = _output(blob)
-    if message is None or not message.HasField("value"):
-        return None
-    return bytes(message.value.content)
-
-
-def _entry_type(code: int | None) -> str | None:
-    if code is None:
-        return None
-    try:
-        return MessageType(code).entry_label
-    except ValueError:
-        return f"Unknown: 0x{code:04x}"
-
-
-def _decoded(code: int | None, payload: bytes | None) -> object | None:
-    if code is None or payload is None:
-        return None
-    try:
-        return decode_payload(MessageType(code), bytes(payload))
-    except (ValueError, ProtocolError, Exception):
-        return None
-
-
-def _entry_name(code: int | None, payload: bytes | None) -> str | None:
-    message = _decoded(code, payload)
-    name = getattr(message, "name", None)
-    return name if isinstance(name, str) and name else None
-
-
-def _entry_json(code: int | None, payload: bytes | None) -> str | None:
-    message = _decoded(code, payload)
-    if message is None:
-        return None
-    try:
-        data = json_format.MessageToDict(message)  # type: ignore[arg-type]
-    except Exception:
-        return None
-    return json.dumps(data, separators=(",", ":"))
-
-
-def _utf8(blob: bytes | str | None) -> str | None:
-    if blob is None:
-        return None
-    if isinstance(blob, str):
-        return blob
-    return bytes(blob).decode("utf-8", errors="replace")
-
-
-_FUNCTIONS: tuple[tuple[str, int, Callable[..., str | bytes | int | None]], ...] = (
-    ("perdure_output_result", 1, _output_result),
-    ("perdure_output_failure", 1, _output_failure),
-    ("perdure_output_value", 1, _output_value),
-    ("perdure_entry_type", 1, _entry_type),
-    ("perdure_entry_name", 2, _entry_name),
-    ("perdure_entry_json", 2, _entry_json),
-    ("perdure_utf8", 1, _utf8),
-)
-
-
-# ---- the read-only connection ------------------------------------------------------------
-
-
-def _authorizer(
-    action: int, arg1: str | None, arg2: str | None, db: str | None, view: str | None
-) -> int:
-    if action in (sqlite3.SQLITE_SELECT, sqlite3.SQLITE_RECURSIVE):
-        return sqlite3.SQLITE_OK
-    if action == sqlite3.SQLITE_READ:
-        # A view of ours, the tables under one, or a CTE of the query itself (no schema).
-        if view in _READABLE or not db:
-            return sqlite3.SQLITE_OK
-        if (db == "main" and arg1 in VIEW_NAMES) or (db == "temp" and arg1 == "state"):
-            return sqlite3.SQLITE_OK
-        return sqlite3.SQLITE_DENY
-    if action == sqlite3.SQLITE_FUNCTION:
-        return sqlite3.SQLITE_DENY if (arg2 or "").lower() in _DENIED_FUNCTIONS else 0
-    return sqlite3.SQLITE_DENY
-
-
-def _quote_index(sql: str) -> str:
-    """`index` is a column of `sys_journal` (restate's name) but a keyword in SQLite."""
-
-    def replace(match: re.Match[str]) -> str:
-        return '"index"' if match.group(7) else match.group(0)
-
-    return _WORD.sub(replace, sql)
-
-
-def _open(db_path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(
-        f"file:{db_path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
-    )
-    conn.execute("PRAGMA busy_timeout=5000")
-    for name, arity, fn in _FUNCTIONS:
-        conn.create_function(name, arity, fn, deterministic=True)
-    # restate's `state` table is the `sys_state` view here (perdure's own table is `state`);
-    # a TEMP view shadows the main schema's name on this connection only.
-    conn.execute("CREATE TEMP VIEW state AS SELECT * FROM main.sys_state")
-    conn.execute("PRAGMA query_only=1")
-    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, VALUE_LENGTH_LIMIT)
-    conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-    conn.set_authorizer(_authorizer)
-    return conn
+from perdure.store.api import QueryBusy, QueryError, QueryResult, Store
 
 
 def _cell(value: object) -> object:
@@ -201,59 +22,16 @@ def _cell(value: object) -> object:
     return value
 
 
-def run_query(
-    db_path: Path, sql: str, *, row_limit: int = ROW_LIMIT, time_limit_s: float = TIME_LIMIT_S
-) -> QueryResult:
-    """Run one read-only statement; raise `QueryError` on anything not allowed."""
-    if not sql.strip():
-        raise QueryError("the query is empty")
-    conn = _open(db_path)
-    deadline = time.monotonic() + time_limit_s
-    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), _PROGRESS_EVERY)
-    try:
-        try:
-            cursor = conn.execute(_quote_index(sql))
-            names = [d[0] for d in cursor.description or ()]
-            fetched = cursor.fetchmany(row_limit + 1)
-        except sqlite3.Warning as exc:  # "You can only execute one statement at a time."
-            raise QueryError(f"invalid query: {exc}") from None
-        except sqlite3.OperationalError as exc:
-            if time.monotonic() > deadline:
-                raise QueryError(
-                    f"the query ran longer than {time_limit_s:g}s; narrow it (WHERE, LIMIT)"
-                ) from None
-            raise QueryError(f"invalid query: {exc}") from None
-        except (sqlite3.Error, OverflowError, ValueError) as exc:
-            raise QueryError(f"invalid query: {exc}") from None
-        if len(fetched) > row_limit:
-            raise QueryError(f"the query returns more than {row_limit} rows; add a LIMIT")
-        rows = [
-            {
-                name: _cell(value)
-                for name, value in zip(names, row, strict=True)
-                if value is not None
-            }
-            for row in fetched
-        ]
-        return QueryResult(rows)
-    finally:
-        conn.close()
-
-
-class QueryService:
-    """Runs queries off the event loop, a few at a time (more get 429)."""
-
-    def __init__(self, db_path: Path) -> None:
-        self._db_path = db_path
-        self._slots = asyncio.Semaphore(MAX_CONCURRENT)
-
-    @property
-    def busy(self) -> bool:
-        return self._slots.locked()
-
-    async def query(self, sql: str) -> QueryResult:
-        async with self._slots:
-            return await asyncio.to_thread(run_query, self._db_path, sql)
+def json_rows(result: QueryResult) -> list[dict[str, object]]:
+    """Rows as restate's Arrow JSON writer prints them: nulls omitted, blobs as hex."""
+    return [
+        {
+            name: _cell(value)
+            for name, value in zip(result.columns, row, strict=True)
+            if value is not None
+        }
+        for row in result.rows
+    ]
 
 
 def _wants_json(accept: str | None) -> bool:
@@ -263,7 +41,7 @@ def _wants_json(accept: str | None) -> bool:
     return bool(types & {"application/json", "*/*", "application/*", ""})
 
 
-async def handle_query(service: QueryService, request: Request) -> Response:
+async def handle_query(store: Store, request: Request) -> Response:
     if request.method != "POST":
         raise AdminError(405, f"method {request.method} not allowed on /query")
     if not _wants_json(request.header("accept")):
@@ -274,10 +52,10 @@ async def handle_query(service: QueryService, request: Request) -> Response:
     sql = body.get("query")
     if not isinstance(sql, str):
         raise AdminError(400, "expected a JSON object with a string field 'query'")
-    if service.busy:
-        raise AdminError(429, "too many concurrent queries; retry later")
     try:
-        result = await service.query(sql)
+        result = await store.query(sql)
+    except QueryBusy as exc:
+        raise AdminError(429, str(exc)) from None
     except QueryError as exc:
         raise AdminError(400, str(exc)) from None
-    return json_response(200, {"rows": result.rows})
+    return json_response(200, {"rows": json_rows(result)})

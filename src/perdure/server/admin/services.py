@@ -18,8 +18,8 @@ from perdure.server.admin.errors import AdminError, json_object
 from perdure.server.admin.openapi import service_openapi
 from perdure.server.config import ServerConfig
 from perdure.server.durations import DurationError, format_duration_ms, parse_duration_ms
+from perdure.server.engine import ServiceInfo
 from perdure.server.http import Request, Response, json_response
-from perdure.server.schema import ServiceInfo
 from perdure.store.api import ServiceRow, Store, WriteTxn
 
 _SERVICE_TY = {"SERVICE": "Service", "VIRTUAL_OBJECT": "VirtualObject", "WORKFLOW": "Workflow"}

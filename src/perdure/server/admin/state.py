@@ -2,22 +2,19 @@
 
 Body: `{"object_key": "k", "new_state": {"name": [byte, …]}, "version": null, "scope": null}`.
 
-The replacement runs as one job on the store's single writer, the same serial path every
+The replacement is a `ReplaceState` command of the engine, the same serial path every
 invocation's state writes take, so it is ordered with them and atomic: readers see the old
-state or the new one. It is refused (409) while an exclusive invocation holds the key's
-lock: that invocation already read the state it will write back, and applying the
-mutation under it would be silently lost (restate queues the mutation in the key's inbox
-instead; perdure asks the operator to retry). `version` (restate's optimistic-concurrency
-hash) is accepted and not checked.
+state or the new one. While an exclusive invocation holds the key (it already read the
+state it will write back), the replacement waits its turn in the key's inbox, as on
+restate-server, and is applied when the key is free. `version` (restate's
+optimistic-concurrency hash) is accepted and not checked.
 """
 
 from __future__ import annotations
 
-from functools import partial
-
-from perdure.server.admin.errors import AdminError, json_object
+from perdure.server.admin.errors import AdminError, admin_error, engine_status, json_object
+from perdure.server.engine import EngineError, ReplaceState, Submit
 from perdure.server.http import Request, Response
-from perdure.store.api import Store, WriteTxn
 
 
 def parse_new_state(body: dict[str, object]) -> tuple[str, dict[bytes, bytes]]:
@@ -39,26 +36,12 @@ def parse_new_state(body: dict[str, object]) -> tuple[str, dict[bytes, bytes]]:
     return key, state
 
 
-def _replace_state(service: str, key: str, state: dict[bytes, bytes], txn: WriteTxn) -> None:
-    row = txn.get_service(service)
-    if row is None:
-        raise AdminError(404, f"service '{service}' not found")
-    if row.ty == "SERVICE":
-        raise AdminError(400, f"service '{service}' is not a virtual object or workflow")
-    holder = txn.lock_holder(service, key)
-    if holder is not None:
-        raise AdminError(
-            409,
-            f"the key is locked by the running invocation {holder}; retry once it ended",
-        )
-    txn.clear_all_state(service, key)
-    for state_key, value in state.items():
-        txn.set_state(service, key, state_key, value)
-
-
-async def handle_state(store: Store, request: Request, service: str) -> Response:
+async def handle_state(submit: Submit, request: Request, service: str) -> Response:
     if request.method != "POST":
         raise AdminError(405, f"method {request.method} not allowed")
     key, state = parse_new_state(await json_object(request))
-    await store.write(partial(_replace_state, service, key, state))
+    try:
+        await submit(ReplaceState(service, key, tuple(state.items())))
+    except EngineError as exc:
+        return admin_error(engine_status(exc), exc.message)
     return Response(202)

@@ -1,12 +1,111 @@
-"""The invocation engine, split by topic; everything runs inside one write transaction.
+"""The invocation engine: everything that decides what happens to an invocation.
 
-`core` holds the invocation lifecycle (create, attempts, retries, completion, timers);
-`promises`, `signals`, `attach`, `control` (cancel, kill, purge, pause, resume) and
-`retention` add one topic each on top of it.
+The rest of the server (ingress, admin, invoker, the app that wires them) imports only
+this package, never its modules:
+
+- `Engine.apply(txn, command)`: one command, applied in one write transaction, gives a
+  typed reply and the effects to run after the commit (`api`);
+- `PartitionProcessor`: the single writer that queues commands, applies them in order
+  with group commit and runs their effects after the commit (`processor`);
+- `TimerService`: fires stored timers on the injected clock (`timers`);
+- `ResultWaiters`: in-memory waiters for ingress callers (`waiters`);
+- the commands, replies and effects (`commands`), the refusals (`errors`), the invocation
+  ids (`ids`) and what a registered service looks like (`services`).
+
+Inside: `txn` (the per-command context), `lifecycle` (the status table), `invocations`
+(create, attempt, retry, complete), `frames` and `calls` (what a deployment sends),
+`attach`, `promises`, `signals`, `control` (operator actions), `retention`.
 """
 
 from __future__ import annotations
 
-from perdure.server.engine.core import Engine, NotFoundError
+from perdure.server.engine.api import Applied, Engine
+from perdure.server.engine.commands import (
+    CONTROL_OPERATIONS,
+    AbortAttempt,
+    ArmTimer,
+    AttemptFailed,
+    AttemptPlan,
+    Cleanup,
+    Command,
+    CompleteSignal,
+    ControlOperation,
+    ControlResult,
+    Effect,
+    FireTimer,
+    InvocationControl,
+    InvocationEnded,
+    Invoke,
+    InvokeReply,
+    NotificationCommitted,
+    Recover,
+    ReplaceState,
+    SdkFrames,
+    StartAttempt,
+    StateChange,
+)
+from perdure.server.engine.errors import (
+    Conflict,
+    EngineError,
+    InvalidRequest,
+    NotFound,
+    NotStarted,
+)
+from perdure.server.engine.ids import (
+    choose_invocation_id,
+    idempotent_invocation_id,
+    workflow_invocation_id,
+)
+from perdure.server.engine.invocations import WORKFLOW_ALREADY_INVOKED
+from perdure.server.engine.lifecycle import InvocationStatus
+from perdure.server.engine.processor import PartitionProcessor, Submit
+from perdure.server.engine.results import completed_result, expires_at, failure_result
+from perdure.server.engine.services import ServiceInfo, Target
+from perdure.server.engine.timers import TimerService
+from perdure.server.engine.waiters import ResultWaiters
 
-__all__ = ["Engine", "NotFoundError"]
+__all__ = [
+    "CONTROL_OPERATIONS",
+    "WORKFLOW_ALREADY_INVOKED",
+    "AbortAttempt",
+    "Applied",
+    "ArmTimer",
+    "AttemptFailed",
+    "AttemptPlan",
+    "Cleanup",
+    "Command",
+    "CompleteSignal",
+    "Conflict",
+    "ControlOperation",
+    "ControlResult",
+    "Effect",
+    "Engine",
+    "EngineError",
+    "FireTimer",
+    "InvalidRequest",
+    "InvocationControl",
+    "InvocationEnded",
+    "InvocationStatus",
+    "Invoke",
+    "InvokeReply",
+    "NotFound",
+    "NotStarted",
+    "NotificationCommitted",
+    "PartitionProcessor",
+    "Recover",
+    "ReplaceState",
+    "ResultWaiters",
+    "SdkFrames",
+    "ServiceInfo",
+    "StartAttempt",
+    "StateChange",
+    "Submit",
+    "Target",
+    "TimerService",
+    "choose_invocation_id",
+    "completed_result",
+    "expires_at",
+    "failure_result",
+    "idempotent_invocation_id",
+    "workflow_invocation_id",
+]

@@ -12,9 +12,10 @@ from __future__ import annotations
 from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.ids import InvalidIdError, InvocationId
 from perdure.protocol.messages import MessageType
-from perdure.server.engine.core import Engine, completed_result, notification_from_result
-from perdure.server.invocation_ids import idempotent_invocation_id, workflow_invocation_id
-from perdure.store.api import InvocationRow, WaiterRow, WriteTxn
+from perdure.server.engine.ids import idempotent_invocation_id, workflow_invocation_id
+from perdure.server.engine.results import completed_result, notification_from_result
+from perdure.server.engine.txn import EngineTxn
+from perdure.store.api import InvocationRow, WaiterRow
 
 NOT_FOUND = "invocation not found"
 
@@ -47,26 +48,22 @@ def _failure(completion_id: int, code: int, message: str) -> pb.NotificationTemp
 
 
 def attach(
-    engine: Engine,
-    txn: WriteTxn,
-    row: InvocationRow,
-    message: pb.AttachInvocationCommandMessage,
+    tx: EngineTxn, row: InvocationRow, message: pb.AttachInvocationCommandMessage
 ) -> InvocationRow:
     """`row` has the command appended; deliver the result now or wait for it."""
     completion_id = message.result_completion_id
     wanted = target_id(message)
-    target = None if wanted is None else txn.get_invocation(wanted)
+    target = None if wanted is None else tx.get(wanted)
     if wanted is None or target is None:
         notification = _failure(completion_id, 404, NOT_FOUND)
     elif (result := completed_result(target)) is not None:
         notification = notification_from_result(result, completion_id)
     else:
-        txn.add_waiter(
+        tx.store.add_waiter(
             WaiterRow(target.id, row.id, completion_id, MessageType.ATTACH_INVOCATION_COMPLETION)
         )
         return row
-    return engine.append(
-        txn,
+    return tx.append(
         row,
         MessageType.ATTACH_INVOCATION_COMPLETION,
         notification.SerializeToString(),
@@ -75,14 +72,11 @@ def attach(
 
 
 def get_output(
-    engine: Engine,
-    txn: WriteTxn,
-    row: InvocationRow,
-    message: pb.GetInvocationOutputCommandMessage,
+    tx: EngineTxn, row: InvocationRow, message: pb.GetInvocationOutputCommandMessage
 ) -> InvocationRow:
     completion_id = message.result_completion_id
     wanted = target_id(message)
-    target = None if wanted is None else txn.get_invocation(wanted)
+    target = None if wanted is None else tx.get(wanted)
     if wanted is None or target is None:
         notification = _failure(completion_id, 404, NOT_FOUND)
     elif (result := completed_result(target)) is not None:
@@ -90,8 +84,7 @@ def get_output(
     else:
         notification = pb.NotificationTemplate(completion_id=completion_id)
         notification.void.SetInParent()
-    return engine.append(
-        txn,
+    return tx.append(
         row,
         MessageType.GET_INVOCATION_OUTPUT_COMPLETION,
         notification.SerializeToString(),

@@ -1,5 +1,6 @@
 """Operator actions on one invocation (surfaces §2.3, §3.5): cancel, kill, purge, pause,
-resume. Each runs in one transaction and answers with the admin API's status code.
+resume. Each runs in one transaction; a refusal raises an `EngineError` before anything
+is written.
 
 Cancel is cooperative: a started invocation gets the CANCEL signal (index 1) in its
 journal and its handler decides what to do (compensate, then fail with 409). Kill is not:
@@ -15,10 +16,17 @@ from dataclasses import replace
 from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.ids import CANCEL_SIGNAL_INDEX
 from perdure.protocol.messages import MessageType
-from perdure.server.commands import AbortAttempt, ControlReply, InvocationControl, Outcome
-from perdure.server.engine.core import Engine, failure_result
-from perdure.server.lifecycle import InvocationStatus as S
-from perdure.store.api import InvocationRow, WriteTxn
+from perdure.server.engine.commands import (
+    AbortAttempt,
+    ControlResult,
+    InvocationControl,
+)
+from perdure.server.engine.errors import Conflict, InvalidRequest, NotFound, NotStarted
+from perdure.server.engine.invocations import complete, purge, start_attempt
+from perdure.server.engine.lifecycle import Event, InvocationStatus as S
+from perdure.server.engine.results import failure_result
+from perdure.server.engine.txn import EngineTxn
+from perdure.store.api import InvocationRow
 
 logger = logging.getLogger(__name__)
 
@@ -28,66 +36,65 @@ KILLED = "killed"
 _NOT_STARTED = {S.PENDING, S.SCHEDULED, S.READY}
 
 
-def apply(engine: Engine, txn: WriteTxn, cmd: InvocationControl, outcome: Outcome) -> ControlReply:
-    row = txn.get_invocation(cmd.invocation_id)
+def apply(tx: EngineTxn, cmd: InvocationControl) -> ControlResult:
+    row = tx.get(cmd.invocation_id)
     if row is None:
-        return ControlReply(404, f"invocation {cmd.invocation_id} not found")
-    operation = cmd.operation
-    if operation == "cancel":
-        return cancel(engine, txn, row, outcome)
-    if operation == "kill":
-        return kill(engine, txn, row, outcome)
-    if operation == "purge":
+        raise NotFound(f"invocation {cmd.invocation_id} not found")
+    if cmd.operation == "cancel":
+        return cancel(tx, _not_completed(row))
+    if cmd.operation == "kill":
+        kill(tx, _not_completed(row))
+        return ControlResult.DONE
+    if cmd.operation == "purge":
         if row.status != S.COMPLETED:
-            return ControlReply(409, f"invocation {row.id} is not completed, it cannot be purged")
-        engine.purge(txn, row)
-        return ControlReply(200)
-    if operation == "pause":
-        return pause(engine, txn, row, outcome)
-    if operation == "resume":
-        return resume(engine, txn, row, cmd.deployment, outcome)
-    return ControlReply(400, f"unknown operation {operation!r}")
+            raise Conflict(f"invocation {row.id} is not completed, it cannot be purged")
+        purge(tx, row)
+        return ControlResult.DONE
+    if cmd.operation == "pause":
+        return pause(tx, row)
+    if cmd.operation == "resume":
+        return resume(tx, row, cmd.deployment)
+    raise InvalidRequest(f"unknown operation {cmd.operation!r}")
 
 
-def _remove_unstarted(txn: WriteTxn, row: InvocationRow) -> None:
-    txn.remove_from_inbox(row.id)
-    txn.delete_timers_of(row.id)
+def _not_completed(row: InvocationRow) -> InvocationRow:
+    if row.status == S.COMPLETED:
+        raise Conflict(f"invocation {row.id} is already completed")
+    return row
 
 
-def cancel(engine: Engine, txn: WriteTxn, row: InvocationRow, outcome: Outcome) -> ControlReply:
-    status = S(row.status)
-    if status == S.COMPLETED:
-        return ControlReply(409, f"invocation {row.id} is already completed")
-    if status in _NOT_STARTED:
+def _remove_unstarted(tx: EngineTxn, row: InvocationRow) -> None:
+    tx.store.remove_from_inbox(row.id)
+    tx.store.delete_timers_of(row.id)
+
+
+def cancel(tx: EngineTxn, row: InvocationRow) -> ControlResult:
+    """Cancel an invocation that is not completed."""
+    if row.status in _NOT_STARTED:
         # Never started: nothing to compensate, it just ends canceled.
-        _remove_unstarted(txn, row)
-        engine.complete(txn, row, failure_result(ABORTED, CANCELED), outcome)
-        return ControlReply(200)
+        _remove_unstarted(tx, row)
+        complete(tx, row, failure_result(ABORTED, CANCELED))
+        return ControlResult.DONE
     notification = pb.NotificationTemplate(signal_id=CANCEL_SIGNAL_INDEX)
     notification.void.SetInParent()
-    row = engine.append(
-        txn,
-        row,
-        MessageType.SIGNAL,
-        notification.SerializeToString(),
-        signal_id=CANCEL_SIGNAL_INDEX,
+    row = tx.append(
+        row, MessageType.SIGNAL, notification.SerializeToString(), signal_id=CANCEL_SIGNAL_INDEX
     )
-    if status in (S.SUSPENDED, S.PAUSED):
+    if row.status in (S.SUSPENDED, S.PAUSED):
         # The handler must see the signal to act on it: run it now.
-        engine.start_attempt(txn, row, outcome)
+        start_attempt(tx, row)
     else:
         # Running: the attempt sees it live or at its next suspension (already stored,
         # so it resumes at once); backing off: the next attempt replays it.
-        txn.put_invocation(row)
-    return ControlReply(202)
+        tx.put(row)
+    return ControlResult.ACCEPTED
 
 
-def call_children(txn: WriteTxn, invocation_id: str) -> list[str]:
+def call_children(tx: EngineTxn, invocation_id: str) -> list[str]:
     """Ids of the invocations this one *called* (Call commands; sends are detached)."""
-    journal = txn.read_journal(invocation_id)
     wanted: set[int] = set()
     children: list[str] = []
-    for entry in journal:
+    for entry in tx.store.read_journal(invocation_id):
         if entry.type == MessageType.CALL:
             call = pb.CallCommandMessage()
             call.ParseFromString(entry.payload)
@@ -102,79 +109,60 @@ def call_children(txn: WriteTxn, invocation_id: str) -> list[str]:
     return children
 
 
-def kill(
-    engine: Engine,
-    txn: WriteTxn,
-    row: InvocationRow,
-    outcome: Outcome,
-    seen: set[str] | None = None,
-) -> ControlReply:
-    status = S(row.status)
-    if status == S.COMPLETED:
-        return ControlReply(409, f"invocation {row.id} is already completed")
+def kill(tx: EngineTxn, row: InvocationRow, seen: set[str] | None = None) -> None:
+    """Kill an invocation that is not completed, and the children it called."""
     seen = set() if seen is None else seen
     seen.add(row.id)
-    children = [] if status in _NOT_STARTED else call_children(txn, row.id)
-    if status in _NOT_STARTED:
-        _remove_unstarted(txn, row)
-    if status == S.RUNNING:
-        outcome.effects.append(AbortAttempt(row.id, row.attempt))
-    logger.info("killing invocation %s (%s)", row.id, status.value)
+    not_started = row.status in _NOT_STARTED
+    children = [] if not_started else call_children(tx, row.id)
+    if not_started:
+        _remove_unstarted(tx, row)
+    if row.status == S.RUNNING:
+        tx.effects.append(AbortAttempt(row.id, row.attempt))
+    logger.info("killing invocation %s (%s)", row.id, row.status.value)
     # complete() releases the key's lock (the next inbox entry starts) and answers the
     # callers, attachers and ingress waiters with the failure.
-    engine.complete(txn, row, failure_result(ABORTED, KILLED), outcome)
+    complete(tx, row, failure_result(ABORTED, KILLED))
     for child_id in children:
         if child_id in seen:
             continue
-        child = txn.get_invocation(child_id)
+        child = tx.get(child_id)
         if child is not None and child.status != S.COMPLETED:
-            kill(engine, txn, child, outcome, seen)
-    return ControlReply(200)
+            kill(tx, child, seen)
 
 
-def pause(engine: Engine, txn: WriteTxn, row: InvocationRow, outcome: Outcome) -> ControlReply:
-    status = S(row.status)
-    if status == S.PAUSED:
-        return ControlReply(200)
-    if status not in (S.RUNNING, S.BACKING_OFF, S.SUSPENDED):
-        return ControlReply(409, f"invocation {row.id} is not running ({status.value})")
-    if status == S.RUNNING:
-        outcome.effects.append(AbortAttempt(row.id, row.attempt))
-    now = engine.clock.now_ms()
+def pause(tx: EngineTxn, row: InvocationRow) -> ControlResult:
+    if row.status == S.PAUSED:
+        return ControlResult.DONE
+    if row.status not in (S.RUNNING, S.BACKING_OFF, S.SUSPENDED):
+        raise Conflict(f"invocation {row.id} is not running ({row.status.value})")
+    if row.status == S.RUNNING:
+        tx.effects.append(AbortAttempt(row.id, row.attempt))
     # Stale frames of the running attempt are dropped from now on (status != running).
-    row = replace(engine.set_status(row, S.PAUSED, now), next_retry_at=None)
-    txn.put_invocation(row)
-    return ControlReply(202)
+    tx.put(replace(tx.move(row, Event.PAUSED), next_retry_at=None))
+    return ControlResult.ACCEPTED
 
 
-def resume(
-    engine: Engine,
-    txn: WriteTxn,
-    row: InvocationRow,
-    deployment: str | None,
-    outcome: Outcome,
-) -> ControlReply:
-    status = S(row.status)
-    if status == S.COMPLETED:
-        return ControlReply(409, f"invocation {row.id} is already completed")
-    if status in _NOT_STARTED:
-        return ControlReply(425, f"invocation {row.id} has not started yet")
+def resume(tx: EngineTxn, row: InvocationRow, deployment: str | None) -> ControlResult:
+    _not_completed(row)
+    if row.status in _NOT_STARTED:
+        raise NotStarted(f"invocation {row.id} has not started yet")
     if deployment not in (None, "", "keep"):
         if deployment == "latest":
-            info = engine.service_info(txn, row.service)
+            info = tx.service_info(row.service)
             if info is None:
-                return ControlReply(400, f"service {row.service} is not registered")
+                raise InvalidRequest(f"service {row.service} is not registered")
             deployment = info.row.deployment_id
-        found = txn.get_deployment(deployment)
+        found = tx.store.get_deployment(deployment)
         if found is None:
-            return ControlReply(400, f"deployment {deployment} not found")
+            raise InvalidRequest(f"deployment {deployment} not found")
         if found.id != row.deployment_id:
             # start_attempt negotiates the protocol version with the new deployment.
             row = replace(row, deployment_id=found.id, protocol_version=None)
-    if status == S.RUNNING:
-        txn.put_invocation(row)
-        return ControlReply(200)
+    if row.status == S.RUNNING:
+        tx.put(row)
+        return ControlResult.DONE
     # Paused, suspended or backing off: a new attempt now (a pending retry timer is
     # fenced off by the attempt number).
-    engine.start_attempt(txn, row, outcome)
-    return ControlReply(200)
+    start_attempt(tx, row)
+    return ControlResult.DONE

@@ -4,7 +4,7 @@ first Complete wins and wakes every listener.
 A promise belongs to (workflow, key, name). It is stored only once completed; an
 invocation that gets an uncompleted promise is registered as a listener, in the same
 transaction as its GetPromise command, so the completion cannot slip between the two.
-Promises live until the workflow run's completion is purged (see `Engine.purge`).
+Promises live until the workflow run's completion is purged (see `invocations.purge`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import logging
 
 from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.messages import MessageType
-from perdure.server.commands import Outcome
-from perdure.server.engine.core import Engine, notification_from_result
-from perdure.store.api import InvocationRow, WriteTxn
+from perdure.server.engine.invocations import notify
+from perdure.server.engine.results import notification_from_result
+from perdure.server.engine.txn import EngineTxn
+from perdure.store.api import InvocationRow
 
 logger = logging.getLogger(__name__)
 
@@ -28,18 +29,17 @@ def _where(row: InvocationRow) -> tuple[str, str]:
 
 
 def get_promise(
-    engine: Engine, txn: WriteTxn, row: InvocationRow, message: pb.GetPromiseCommandMessage
+    tx: EngineTxn, row: InvocationRow, message: pb.GetPromiseCommandMessage
 ) -> InvocationRow:
     """`row` has the GetPromise command appended; answer now or listen."""
     service, key = _where(row)
     completion_id = message.result_completion_id
-    result = txn.get_promise(service, key, message.key)
+    result = tx.store.get_promise(service, key, message.key)
     if result is None:
-        txn.add_promise_listener(service, key, message.key, row.id, completion_id)
+        tx.store.add_promise_listener(service, key, message.key, row.id, completion_id)
         return row
     notification = notification_from_result(result, completion_id)
-    return engine.append(
-        txn,
+    return tx.append(
         row,
         MessageType.GET_PROMISE_COMPLETION,
         notification.SerializeToString(),
@@ -48,18 +48,17 @@ def get_promise(
 
 
 def peek_promise(
-    engine: Engine, txn: WriteTxn, row: InvocationRow, message: pb.PeekPromiseCommandMessage
+    tx: EngineTxn, row: InvocationRow, message: pb.PeekPromiseCommandMessage
 ) -> InvocationRow:
     service, key = _where(row)
     completion_id = message.result_completion_id
-    result = txn.get_promise(service, key, message.key)
+    result = tx.store.get_promise(service, key, message.key)
     if result is None:
         notification = pb.NotificationTemplate(completion_id=completion_id)
         notification.void.SetInParent()
     else:
         notification = notification_from_result(result, completion_id)
-    return engine.append(
-        txn,
+    return tx.append(
         row,
         MessageType.PEEK_PROMISE_COMPLETION,
         notification.SerializeToString(),
@@ -68,11 +67,7 @@ def peek_promise(
 
 
 def complete_promise(
-    engine: Engine,
-    txn: WriteTxn,
-    row: InvocationRow,
-    message: pb.CompletePromiseCommandMessage,
-    outcome: Outcome,
+    tx: EngineTxn, row: InvocationRow, message: pb.CompletePromiseCommandMessage
 ) -> InvocationRow:
     """Complete the promise if free, then wake its listeners. `row` must be stored by the
     caller before (listeners may include `row` itself); returns the row as stored after."""
@@ -85,33 +80,30 @@ def complete_promise(
         output.value.CopyFrom(message.completion_value)
     result = output.SerializeToString()
     notification = pb.NotificationTemplate(completion_id=completion_id)
-    won = txn.complete_promise(service, key, message.key, result)
+    won = tx.store.complete_promise(service, key, message.key, result)
     if won:
         notification.void.SetInParent()
     else:
         notification.failure.code = 409
         notification.failure.message = ALREADY_COMPLETED
-    row = engine.append(
-        txn,
+    row = tx.append(
         row,
         MessageType.COMPLETE_PROMISE_COMPLETION,
         notification.SerializeToString(),
         completion_id=completion_id,
     )
-    txn.put_invocation(row)
+    tx.put(row)
     if won:
-        for listener_id, listener_completion in txn.take_promise_listeners(
+        for listener_id, listener_completion in tx.store.take_promise_listeners(
             service, key, message.key
         ):
-            engine.notify(
-                txn,
+            notify(
+                tx,
                 listener_id,
                 MessageType.GET_PROMISE_COMPLETION,
                 notification_from_result(result, listener_completion).SerializeToString(),
-                listener_completion,
-                None,
-                outcome,
+                completion_id=listener_completion,
             )
-    stored = txn.get_invocation(row.id)
+    stored = tx.get(row.id)
     assert stored is not None
     return stored

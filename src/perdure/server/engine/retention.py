@@ -12,27 +12,25 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from perdure.server.commands import Outcome
-from perdure.server.engine.core import Engine
-from perdure.store.api import WriteTxn
+from perdure.server.engine.commands import Cleanup
+from perdure.server.engine.invocations import purge
+from perdure.server.engine.txn import EngineTxn
 
 logger = logging.getLogger(__name__)
 
 BATCH = 500
 
 
-def cleanup(engine: Engine, txn: WriteTxn, outcome: Outcome) -> int:
+def cleanup(tx: EngineTxn, cmd: Cleanup) -> int:
     """Purge what expired; return how many invocations were touched."""
-    now = engine.clock.now_ms()
     touched = 0
-    for row in txn.expired_completions(now, BATCH):
-        engine.purge(txn, row)
+    for row in tx.store.expired_completions(tx.now, BATCH):
+        purge(tx, tx.known(row))
         touched += 1
-    for row in txn.expired_journals(now, BATCH):
-        txn.delete_journal(row.id)
-        txn.put_invocation(replace(row, journal_length=0, commands=0))
+    for row in tx.store.expired_journals(tx.now, BATCH):
+        tx.store.delete_journal(row.id)
+        tx.put(replace(tx.known(row), journal_length=0, commands=0))
         touched += 1
     if touched:
         logger.info("cleaner purged or trimmed %d completed invocations", touched)
-    outcome.reply = touched
     return touched

@@ -14,56 +14,43 @@ import logging
 from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.ids import CANCEL_SIGNAL_INDEX, AwakeableId, InvalidIdError
 from perdure.protocol.messages import MessageType
-from perdure.server.commands import CompleteSignal, Outcome
 from perdure.server.engine import control
-from perdure.server.engine.core import Engine
-from perdure.server.lifecycle import InvocationStatus as S
-from perdure.store.api import WriteTxn
+from perdure.server.engine.commands import CompleteSignal
+from perdure.server.engine.errors import NotFound
+from perdure.server.engine.invocations import notify
+from perdure.server.engine.lifecycle import InvocationStatus as S
+from perdure.server.engine.txn import EngineTxn
 
 logger = logging.getLogger(__name__)
 
 
-def deliver(
-    engine: Engine,
-    txn: WriteTxn,
-    target_id: str,
-    notification: pb.NotificationTemplate,
-    outcome: Outcome,
-) -> bool:
+def deliver(tx: EngineTxn, target_id: str, notification: pb.NotificationTemplate) -> bool:
     """Append `notification` (a SignalNotification) to `target_id`; False if unknown."""
-    row = txn.get_invocation(target_id)
+    row = tx.get(target_id)
     if row is None:
         return False
     which = notification.WhichOneof("id")
     index = notification.signal_id if which == "signal_id" else None
     if index == CANCEL_SIGNAL_INDEX:
-        control.cancel(engine, txn, row, outcome)
+        if row.status != S.COMPLETED:
+            control.cancel(tx, row)
         return True
     if row.status == S.COMPLETED:
         logger.debug("signal for completed invocation %s dropped", target_id)
         return True
-    engine.notify(
-        txn,
-        row.id,
-        MessageType.SIGNAL,
-        notification.SerializeToString(),
-        None,
-        index,
-        outcome,
-    )
+    notify(tx, row.id, MessageType.SIGNAL, notification.SerializeToString(), signal_id=index)
     return True
 
 
-def on_complete_signal(
-    engine: Engine, txn: WriteTxn, cmd: CompleteSignal, outcome: Outcome
-) -> bool:
+def on_complete_signal(tx: EngineTxn, cmd: CompleteSignal) -> None:
     """An awakeable resolved or rejected through the ingress."""
     notification = pb.NotificationTemplate(signal_id=cmd.signal_index)
     if cmd.failure is not None:
         notification.failure.code, notification.failure.message = cmd.failure
     else:
         notification.value.content = cmd.value or b""
-    return deliver(engine, txn, cmd.invocation_id, notification, outcome)
+    if not deliver(tx, cmd.invocation_id, notification):
+        raise NotFound(f"invocation {cmd.invocation_id} not found")
 
 
 def from_send_signal(message: pb.SendSignalCommandMessage) -> pb.NotificationTemplate:

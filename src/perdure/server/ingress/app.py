@@ -8,14 +8,17 @@ duplicate of a completed idempotent call, reads the stored result.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from perdure.protocol.ids import InvocationId, partition_key_for
-from perdure.server.commands import Command, Invoke, InvokeReply
 from perdure.server.config import ServerConfig
-from perdure.server.engine import NotFoundError
-from perdure.server.engine.core import failure_result
+from perdure.server.engine import (
+    InvocationEnded,
+    Invoke,
+    NotFound,
+    ResultWaiters,
+    Submit,
+    choose_invocation_id,
+)
 from perdure.server.http import (
     BodyTooLarge,
     Receive,
@@ -42,9 +45,6 @@ from perdure.server.ingress.routing import (
     target_of,
 )
 from perdure.server.ingress.validation import validate_input
-from perdure.server.invocation_ids import idempotent_invocation_id, workflow_invocation_id
-from perdure.server.sdk_messages import WORKFLOW_ALREADY_INVOKED
-from perdure.server.waiters import ResultWaiters
 from perdure.store.api import Store
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class IngressApp:
         self,
         config: ServerConfig,
         store: Store,
-        submit: Callable[[Command], Awaitable[object]],
+        submit: Submit,
         waiters: ResultWaiters,
     ) -> None:
         self._config = config
@@ -82,8 +82,8 @@ class IngressApp:
             response = ingress_error(
                 413, f"the request body is larger than {self._config.message_size_limit} bytes"
             )
-        except NotFoundError as exc:
-            response = ingress_error(404, str(exc))
+        except NotFound as exc:
+            response = ingress_error(404, exc.message)
         except Exception:
             logger.exception("ingress request %s %s failed", request.method, request.path)
             response = ingress_error(
@@ -127,18 +127,6 @@ class IngressApp:
             rest = rest[:-1]
         return target_of(info, rest, send=send, path="/" + "/".join(segments))
 
-    def _invocation_id(self, call: CallTarget, idempotency_key: str | None) -> str:
-        # Deterministic ids come from the same functions the engine and attach use, so an
-        # ingress call, a handler's call and an attach by key all name one invocation.
-        if call.handler.ty == "WORKFLOW" and call.key is not None:
-            return workflow_invocation_id(call.info.name, call.key)
-        if idempotency_key is not None:
-            return idempotent_invocation_id(
-                call.info.name, call.key, call.handler.name, idempotency_key
-            )
-        partition_key = partition_key_for(call.key) if call.key is not None else None
-        return str(InvocationId.generate(partition_key))
-
     async def _invoke(self, request: Request, call: CallTarget) -> Response:
         delay_ms = parse_delay(request.query, send=call.send)
         idempotency_key = check_headers(request)
@@ -147,7 +135,11 @@ class IngressApp:
         body = await request.body(self._config.message_size_limit)
         validate_input(call.handler.input, request.header("content-type"), body)
         headers = forwarded_headers(request)
-        invocation_id = self._invocation_id(call, idempotency_key)
+        # The engine's rule, so an ingress call, a handler's call and an attach by key all
+        # name one invocation.
+        invocation_id = choose_invocation_id(
+            call.info.target(call.handler), call.key, idempotency_key
+        )
         command = Invoke(
             invocation_id,
             call.info.name,
@@ -160,32 +152,25 @@ class IngressApp:
         )
         if call.send:
             reply = await self._submit(command)
-            assert isinstance(reply, InvokeReply)
             status = "Accepted" if reply.created else "PreviouslyAccepted"
             accepted: dict[str, object] = {"invocationId": reply.invocation_id}
-            if delay_ms:
-                row = await self._store.read(lambda txn: txn.get_invocation(invocation_id))
-                if row is not None and row.execution_time is not None:
-                    accepted["executionTime"] = rfc3339(row.execution_time)
+            if delay_ms and reply.execution_time is not None:
+                accepted["executionTime"] = rfc3339(reply.execution_time)
             accepted["status"] = status
             return json_response(202, accepted, (("x-restate-id", reply.invocation_id),))
         waiter = self._waiters.register(invocation_id)
         try:
             reply = await self._submit(command)
-            assert isinstance(reply, InvokeReply)
-            if not reply.created and call.handler.ty == "WORKFLOW":
-                # Run once per key: a second call is an invocation error, not an attach.
-                return invocation_result(
-                    invocation_id, failure_result(409, WORKFLOW_ALREADY_INVOKED), None
-                )
-            result = reply.result if reply.result is not None else await waiter
+            if reply.result is not None:
+                ended = InvocationEnded(invocation_id, reply.result, reply.expires_at)
+            else:
+                ended = await waiter
         finally:
             self._waiters.discard(invocation_id, waiter)
-        response = invocation_result(invocation_id, result, call.handler.output)
-        # A retained result can be fetched again until it expires: tell the caller when.
-        row = await self._store.read(lambda txn: txn.get_invocation(invocation_id))
-        if row is not None and row.completed_at is not None and row.completion_retention_ms > 0:
-            expires = rfc3339(row.completed_at + row.completion_retention_ms)
+        response = invocation_result(invocation_id, ended.result, call.handler.output)
+        if ended.expires_at is not None:
+            # A retained result can be fetched again until it expires: tell the caller when.
+            expires = rfc3339(ended.expires_at)
             response = replace(
                 response, headers=(*response.headers, ("idempotency-expires", expires))
             )

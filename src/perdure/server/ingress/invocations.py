@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Awaitable, Callable
 
 from perdure.protocol.ids import AwakeableId, InvalidIdError, InvocationId
-from perdure.server.commands import Command, CompleteSignal
 from perdure.server.config import ServerConfig
-from perdure.server.engine.core import completed_result
+from perdure.server.engine import (
+    CompleteSignal,
+    NotFound,
+    ResultWaiters,
+    ServiceInfo,
+    Submit,
+    completed_result,
+    idempotent_invocation_id,
+    workflow_invocation_id,
+)
 from perdure.server.http import Request, Response, json_response
 from perdure.server.ingress.responses import ingress_error, invocation_result
-from perdure.server.invocation_ids import idempotent_invocation_id, workflow_invocation_id
-from perdure.server.schema import ServiceInfo
-from perdure.server.waiters import ResultWaiters
 from perdure.store.api import Store
-
-Submit = Callable[[Command], Awaitable[object]]
 
 NOT_READY = "the invocation exists but has not completed yet"
 _OPERATIONS = ("attach", "output")
@@ -149,7 +151,7 @@ class InvocationRoutes:
             if result is None:
                 if waiter is None:
                     raise _Refused(470, NOT_READY)
-                result = await waiter
+                result = (await waiter).result
         finally:
             if waiter is not None:
                 self._waiters.discard(invocation_id, waiter)
@@ -173,7 +175,8 @@ class InvocationRoutes:
             )
         else:
             command = CompleteSignal(invocation_id, awakeable.signal_index, value=body)
-        found = await self._submit(command)
-        if not found:
-            raise _Refused(404, f"invocation {invocation_id} not found")
+        try:
+            await self._submit(command)
+        except NotFound as exc:
+            raise _Refused(404, exc.message) from None
         return Response(202)

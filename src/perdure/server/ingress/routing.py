@@ -18,9 +18,9 @@ import urllib.parse
 from dataclasses import dataclass
 
 from perdure.protocol.manifest import HandlerManifest
+from perdure.server.engine import ServiceInfo
 from perdure.server.http import Request
 from perdure.server.ingress.errors import IngressError
-from perdure.server.schema import ServiceInfo
 from perdure.store.api import Store
 
 NOT_FORWARDED = frozenset({"connection", "host", "idempotency-key", "idempotency-expires"})

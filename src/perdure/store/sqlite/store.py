@@ -9,7 +9,8 @@ Group commit: the writer thread takes every job that is queued, runs them in one
 alone) and commits once; only then are the jobs' futures resolved.
 
 Reads run on a separate reader thread with its own connection; WAL gives them a
-consistent snapshot of committed data without blocking the writer.
+consistent snapshot of committed data without blocking the writer. Introspection queries
+(`query`) run on short-lived read-only connections of their own (`query.py`).
 """
 
 from __future__ import annotations
@@ -26,9 +27,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from perdure.store.api import ReadTxn, Store, StoreError, StoreLockedError, WriteTxn
-from perdure.store.migrations import SQLITE_MIGRATIONS
+from perdure.store.api import (
+    QueryResult,
+    ReadTxn,
+    Store,
+    StoreError,
+    StoreLockedError,
+    WriteTxn,
+)
+from perdure.store.migrations import migrations
+from perdure.store.sqlite.query import QueryRunner
 from perdure.store.sqlite.tables import SqliteTxn
+from perdure.store.sqlite.views import install_views
 
 logger = logging.getLogger(__name__)
 
@@ -72,13 +82,24 @@ def _connect(path: Path, synchronous: Synchronous) -> sqlite3.Connection:
     return conn
 
 
+CommitHook = Callable[[], None]
+
+
 class _Worker(threading.Thread):
     """Owns one connection; runs jobs from a queue, writer or reader."""
 
-    def __init__(self, conn: sqlite3.Connection, *, writer: bool, name: str) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        writer: bool,
+        name: str,
+        before_commit: CommitHook | None = None,
+    ) -> None:
         super().__init__(name=name, daemon=True)
         self._conn = conn
         self._writer = writer
+        self._before_commit = before_commit
         self.jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
 
     def run(self) -> None:
@@ -136,6 +157,8 @@ class _Worker(threading.Thread):
                 else:
                     self._conn.execute("RELEASE job")
                     outcomes.append((result, None))
+            if self._before_commit is not None:
+                self._before_commit()
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
             logger.error("store write transaction failed: %s", exc)
@@ -153,18 +176,26 @@ class _Worker(threading.Thread):
 class SqliteStore(Store):
     """The store in `data_dir/perdure.sqlite3`. Use `SqliteStore.open`."""
 
-    def __init__(self, writer: _Worker, reader: _Worker, lock_fd: int) -> None:
+    def __init__(self, writer: _Worker, reader: _Worker, lock_fd: int, path: Path) -> None:
         self._writer = writer
         self._reader = reader
         self._lock_fd = lock_fd
+        self._queries = QueryRunner(path)
         self._closed = False
 
     @classmethod
-    def open(cls, data_dir: Path, synchronous: Synchronous = "FULL") -> SqliteStore:
+    def open(
+        cls,
+        data_dir: Path,
+        synchronous: Synchronous = "FULL",
+        *,
+        before_commit: CommitHook | None = None,
+    ) -> SqliteStore:
         """Open (creating and migrating if needed) the store in `data_dir`.
 
         Takes an exclusive file lock: a second server on the same directory would be a
-        second writer, so it is refused with `StoreLockedError`.
+        second writer, so it is refused with `StoreLockedError`. `before_commit` runs on
+        the writer thread right before each COMMIT (tests use it to hold commits back).
         """
         data_dir.mkdir(parents=True, exist_ok=True)
         lock_fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
@@ -179,11 +210,13 @@ class SqliteStore(Store):
         write_conn = _connect(path, synchronous)
         migrate(write_conn)
         read_conn = _connect(path, synchronous)
-        writer = _Worker(write_conn, writer=True, name="perdure-store-writer")
+        writer = _Worker(
+            write_conn, writer=True, name="perdure-store-writer", before_commit=before_commit
+        )
         reader = _Worker(read_conn, writer=False, name="perdure-store-reader")
         writer.start()
         reader.start()
-        return cls(writer, reader, lock_fd)
+        return cls(writer, reader, lock_fd, path)
 
     def write_nowait(self, fn: Callable[[WriteTxn], T]) -> asyncio.Future[T]:
         return self._submit(self._writer, fn)
@@ -200,6 +233,11 @@ class SqliteStore(Store):
         worker.jobs.put(_Job(fn, future, loop))
         return future
 
+    async def query(self, sql: str) -> QueryResult:
+        if self._closed:
+            raise StoreError("the store is closed")
+        return await self._queries.query(sql)
+
     async def close(self) -> None:
         if self._closed:
             return
@@ -212,20 +250,20 @@ class SqliteStore(Store):
 
 
 def migrate(conn: sqlite3.Connection) -> list[str]:
-    """Apply pending migrations, each in one transaction with its record."""
+    """Apply pending migrations, each in one transaction with its record; then install
+    the current introspection views."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
     )
     done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
     applied: list[str] = []
-    for migration in SQLITE_MIGRATIONS:
+    for migration in migrations("sqlite"):
         if migration.name in done:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in migration.sql.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in migration.statements():
+                conn.execute(statement)
             conn.execute(
                 "INSERT INTO migrations (name, applied_at) VALUES (?, datetime('now'))",
                 (migration.name,),
@@ -236,4 +274,11 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
             raise
         logger.info("applied migration %s", migration.name)
         applied.append(migration.name)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        install_views(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
     return applied

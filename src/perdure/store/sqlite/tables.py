@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections.abc import Sequence
 from dataclasses import astuple, fields
 
@@ -15,8 +16,10 @@ from perdure.store.api import (
     DeploymentRow,
     InboxRow,
     InvocationRow,
+    InvocationStatus,
     JournalEntryRow,
     ServiceRow,
+    TimerKind,
     TimerRow,
     WaiterRow,
 )
@@ -42,9 +45,20 @@ def _invocation_from_row(row: Sequence[object]) -> InvocationRow:
     values["waiting_completions"] = _ids_from_text(str(values["waiting_completions"]))
     values["waiting_signals"] = _ids_from_text(str(values["waiting_signals"]))
     values["random_seed"] = int(values["random_seed"]) % (1 << 64)  # type: ignore[call-overload]
-    for name in ("invoked_by",):
-        values[name] = str(values[name])
+    values["status"] = InvocationStatus(str(values["status"]))
     return InvocationRow(**values)  # type: ignore[arg-type]
+
+
+def _timer_from_row(row: Sequence[object]) -> TimerRow:
+    id_, due_at, invocation_id, kind, completion_id, attempt = row
+    return TimerRow(
+        int(id_),  # type: ignore[call-overload]
+        int(due_at),  # type: ignore[call-overload]
+        str(invocation_id),
+        TimerKind(str(kind)),
+        None if completion_id is None else int(completion_id),  # type: ignore[call-overload]
+        None if attempt is None else int(attempt),  # type: ignore[call-overload]
+    )
 
 
 def _deployment_from_row(row: Sequence[object]) -> DeploymentRow:
@@ -53,7 +67,7 @@ def _deployment_from_row(row: Sequence[object]) -> DeploymentRow:
         id=str(id_),
         uri=str(uri),
         use_http_11=bool(http11),
-        protocol_mode=str(mode),
+        protocol_mode="BIDI_STREAM" if mode == "BIDI_STREAM" else "REQUEST_RESPONSE",
         min_protocol_version=int(min_v),  # type: ignore[call-overload]
         max_protocol_version=int(max_v),  # type: ignore[call-overload]
         additional_headers=json.loads(str(headers)),
@@ -69,7 +83,7 @@ def _service_from_row(row: Sequence[object]) -> ServiceRow:
         name=str(name),
         deployment_id=str(deployment_id),
         revision=int(revision),  # type: ignore[call-overload]
-        ty=str(ty),
+        ty=ty,  # type: ignore[arg-type]  # written from a validated manifest
         public=bool(public),
         manifest_json=str(manifest),
     )
@@ -150,7 +164,7 @@ class SqliteTxn:
         ).fetchone()
         return None if found is None else _invocation_from_row(found)
 
-    def invocations_with_status(self, status: str) -> list[InvocationRow]:
+    def invocations_with_status(self, status: InvocationStatus) -> list[InvocationRow]:
         rows = self._conn.execute(
             f"{_INVOCATION_SELECT} WHERE status = ? ORDER BY created_at", (status,)
         )
@@ -286,24 +300,33 @@ class SqliteTxn:
     def release_lock(self, service: str, key: str) -> None:
         self._conn.execute("DELETE FROM locks WHERE service = ? AND key = ?", (service, key))
 
-    def push_inbox(self, service: str, key: str, invocation_id: str) -> InboxRow:
+    def push_inbox(
+        self,
+        service: str,
+        key: str,
+        invocation_id: str | None,
+        state_mutation: bytes | None = None,
+    ) -> InboxRow:
+        # A state mutation has no invocation; the column is unique, so it gets a placeholder.
+        placeholder = invocation_id if invocation_id is not None else f"state:{uuid.uuid4().hex}"
         cursor = self._conn.execute(
-            "INSERT INTO inbox (service, key, invocation_id) VALUES (?, ?, ?)",
-            (service, key, invocation_id),
+            "INSERT INTO inbox (service, key, invocation_id, state_mutation) VALUES (?, ?, ?, ?)",
+            (service, key, placeholder, state_mutation),
         )
         assert cursor.lastrowid is not None
-        return InboxRow(service, key, cursor.lastrowid, invocation_id)
+        return InboxRow(service, key, cursor.lastrowid, placeholder, state_mutation)
 
     def pop_inbox(self, service: str, key: str) -> InboxRow | None:
         found = self._conn.execute(
-            "SELECT seq, invocation_id FROM inbox WHERE service = ? AND key = ? "
+            "SELECT seq, invocation_id, state_mutation FROM inbox WHERE service = ? AND key = ? "
             "ORDER BY seq LIMIT 1",
             (service, key),
         ).fetchone()
         if found is None:
             return None
         self._conn.execute("DELETE FROM inbox WHERE seq = ?", (found[0],))
-        return InboxRow(service, key, int(found[0]), str(found[1]))
+        mutation = None if found[2] is None else bytes(found[2])
+        return InboxRow(service, key, int(found[0]), str(found[1]), mutation)
 
     def remove_from_inbox(self, invocation_id: str) -> None:
         self._conn.execute("DELETE FROM inbox WHERE invocation_id = ?", (invocation_id,))
@@ -326,8 +349,12 @@ class SqliteTxn:
         )
 
     def get_timer(self, timer_id: int) -> TimerRow | None:
-        found = self._conn.execute("SELECT * FROM timers WHERE id = ?", (timer_id,)).fetchone()
-        return None if found is None else TimerRow(*found)
+        found = self._conn.execute(
+            "SELECT id, due_at, invocation_id, kind, completion_id, attempt FROM timers "
+            "WHERE id = ?",
+            (timer_id,),
+        ).fetchone()
+        return None if found is None else _timer_from_row(found)
 
     def delete_timer(self, timer_id: int) -> None:
         self._conn.execute("DELETE FROM timers WHERE id = ?", (timer_id,))
@@ -336,9 +363,11 @@ class SqliteTxn:
         self._conn.execute("DELETE FROM timers WHERE invocation_id = ?", (invocation_id,))
 
     def all_timers(self) -> list[TimerRow]:
-        return [
-            TimerRow(*r) for r in self._conn.execute("SELECT * FROM timers ORDER BY due_at, id")
-        ]
+        rows = self._conn.execute(
+            "SELECT id, due_at, invocation_id, kind, completion_id, attempt FROM timers "
+            "ORDER BY due_at, id"
+        )
+        return [_timer_from_row(r) for r in rows]
 
     # -- waiters -----------------------------------------------------------------------
 

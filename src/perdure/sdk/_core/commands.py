@@ -1,7 +1,7 @@
 """The handler-facing commands of the journal machine (``sys_*``).
 
 Each method builds one protocol command and hands it to the journal mechanics of
-`perdure.sdk.machine.JournalMachine`, which either checks it against the stored journal
+`perdure.sdk._core.machine.JournalMachine`, which either checks it against the stored journal
 (replay) or writes it to the server (processing). Completion ids and signal indexes are
 allocated here exactly as the official cores do: completion ids from 1 (a call takes two,
 a state read always takes one), awakeable signal indexes from 17.
@@ -13,13 +13,13 @@ import hashlib
 from collections.abc import Sequence
 
 from perdure.protocol import protocol_pb2 as pb
+from perdure.protocol.errors import PROTOCOL_VIOLATION
 from perdure.protocol.ids import awakeable_id_str
 from perdure.protocol.messages import MessageType
 from perdure.sdk import run_retry
-from perdure.sdk.machine import JournalMachine, PendingRun, State, TrackedCall
-from perdure.sdk.notifications import VOID, CompletionId, Failure, SignalIndex, StateKeys
-from perdure.sdk.progress import (
-    PROTOCOL_VIOLATION,
+from perdure.sdk._core.machine import JournalMachine, PendingRun, State, TrackedCall
+from perdure.sdk._core.notifications import VOID, CompletionId, Failure, SignalIndex, StateKeys
+from perdure.sdk._core.progress import (
     CallHandles,
     CommandRef,
     Input,

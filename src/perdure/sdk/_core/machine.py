@@ -18,7 +18,7 @@ server starts a new attempt when one of those arrives.
 
 Nothing here performs I/O, reads a clock, or knows about asyncio: the driver (`invocation.py`)
 feeds bytes, calls methods and ships `take_output()` to the server. The ``sys_*`` commands
-are in `perdure.sdk.commands`; this module holds the states, transitions and mechanics.
+are in `perdure.sdk._core.commands`; this module holds the states, transitions and mechanics.
 
 States and transitions (an illegal one is a bug and raises `AssertionError`)::
 
@@ -45,12 +45,17 @@ from dataclasses import dataclass
 from google.protobuf.message import Message
 
 from perdure.protocol import protocol_pb2 as pb
-from perdure.protocol.errors import ProtocolError, UnknownMessageType
+from perdure.protocol.errors import (
+    JOURNAL_MISMATCH,
+    PROTOCOL_VIOLATION,
+    ProtocolError,
+    UnknownMessageType,
+)
 from perdure.protocol.framing import FrameDecoder
 from perdure.protocol.ids import FIRST_AWAKEABLE_SIGNAL_INDEX
 from perdure.protocol.messages import MessageType, decode_message, encode_message
-from perdure.sdk import replay
-from perdure.sdk.notifications import (
+from perdure.sdk._core import replay
+from perdure.sdk._core.notifications import (
     CANCEL_HANDLE,
     AllOf,
     AnyOf,
@@ -63,11 +68,9 @@ from perdure.sdk.notifications import (
     decode_notification,
     handles_of,
 )
-from perdure.sdk.progress import (
+from perdure.sdk._core.progress import (
     CLOSED,
     INTERNAL,
-    JOURNAL_MISMATCH,
-    PROTOCOL_VIOLATION,
     AnyCompleted,
     CancelSignalReceived,
     CommandRef,
@@ -118,7 +121,7 @@ class TrackedCall:
 class JournalMachine:
     """The state machine of one attempt: input, replay, progress, suspension, errors.
 
-    The handler-facing commands (``sys_*``) live in `perdure.sdk.commands.Machine`, which
+    The handler-facing commands (``sys_*``) live in `perdure.sdk._core.commands.Machine`, which
     builds each command and hands it to the journal mechanics below.
     """
 

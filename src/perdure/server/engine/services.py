@@ -1,4 +1,4 @@
-"""What the engine needs to know about a registered service, read from its stored manifest."""
+"""What the engine knows about a registered service, read from its stored manifest."""
 
 from __future__ import annotations
 
@@ -7,8 +7,14 @@ import json
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from perdure.protocol.manifest import HandlerManifest, ServiceManifest, parse_service
-from perdure.server.config import RetryPolicy
+from perdure.protocol.manifest import (
+    HandlerManifest,
+    HandlerType,
+    ServiceManifest,
+    ServiceType,
+    parse_service,
+)
+from perdure.server.config import RetryPolicy, ServerConfig
 from perdure.store.api import ServiceRow
 
 
@@ -18,8 +24,8 @@ class Target:
 
     service: str
     handler: str
-    service_ty: str
-    handler_ty: str | None
+    service_ty: ServiceType
+    handler_ty: HandlerType | None
 
     @property
     def keyed(self) -> bool:
@@ -37,7 +43,7 @@ class Target:
 
     @property
     def can_write_state(self) -> bool:
-        return self.exclusive or (self.service_ty == "WORKFLOW" and self.handler_ty == "WORKFLOW")
+        return self.exclusive or self.workflow_run
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +128,28 @@ class ServiceInfo:
         if handler is not None and handler.options.enable_lazy_state is not None:
             return handler.options.enable_lazy_state
         return bool(self.manifest.options.enable_lazy_state)
+
+
+def attempt_timeouts(
+    info: ServiceInfo | None, handler_name: str, config: ServerConfig
+) -> tuple[int, int]:
+    """(inactivity, abort) timeouts in ms: the handler's manifest option, else the
+    service's, else the server's (`RESTATE_WORKER__INVOKER__*`)."""
+    inactivity = config.inactivity_timeout_ms
+    abort = config.abort_timeout_ms
+    if info is None:
+        return inactivity, abort
+    handler = info.handler(handler_name)
+    # Service options first, then the handler's, so the most specific one wins.
+    layers = [info.manifest.options]
+    if handler is not None:
+        layers.append(handler.options)
+    for options in layers:
+        if options.inactivity_timeout_ms is not None:
+            inactivity = options.inactivity_timeout_ms
+        if options.abort_timeout_ms is not None:
+            abort = options.abort_timeout_ms
+    return inactivity, abort
 
 
 @functools.lru_cache(maxsize=256)

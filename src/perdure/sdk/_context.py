@@ -20,6 +20,9 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from perdure.sdk import run_retry
+from perdure.sdk._attempt import Attempt
+from perdure.sdk._core.notifications import CallInvocationId, Failure, NotificationValue, StateKeys
+from perdure.sdk._core.progress import Input
 from perdure.sdk.context import (
     DEFAULT_SERDE,
     AttemptFinishedEvent,
@@ -37,9 +40,6 @@ from perdure.sdk.context import (
 )
 from perdure.sdk.errors import RetryableError, SdkInternalBaseException, TerminalError
 from perdure.sdk.handler import handler_spec_of
-from perdure.sdk.invocation import Attempt
-from perdure.sdk.notifications import CallInvocationId, Failure, NotificationValue, StateKeys
-from perdure.sdk.progress import Input
 from perdure.sdk.serde import BytesSerde, DefaultSerde, Serde
 
 T = TypeVar("T")

@@ -18,8 +18,9 @@ from __future__ import annotations
 from google.protobuf.message import Message
 
 from perdure.protocol import protocol_pb2 as pb
+from perdure.protocol.errors import JOURNAL_MISMATCH
 from perdure.protocol.messages import MessageType
-from perdure.sdk.progress import JOURNAL_MISMATCH, CommandRef, MachineError
+from perdure.sdk._core.progress import CommandRef, MachineError
 
 _IGNORED_FIELDS: dict[type[Message], frozenset[str]] = {
     pb.OneWayCallCommandMessage: frozenset({"invoke_time"}),

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.messages import MessageType
-from perdure.sdk.progress import INTERNAL, MachineError
+from perdure.sdk._core.progress import INTERNAL, MachineError
 
 CANCEL_HANDLE = 1
 """Handle of the built-in CANCEL signal (signal index 1); handles 2..16 are reserved."""

@@ -11,24 +11,26 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
+from perdure.server.engine.commands import InvocationEnded
+
 
 class ResultWaiters:
     def __init__(self) -> None:
-        self._waiting: defaultdict[str, list[asyncio.Future[bytes]]] = defaultdict(list)
+        self._waiting: defaultdict[str, list[asyncio.Future[InvocationEnded]]] = defaultdict(list)
 
-    def register(self, invocation_id: str) -> asyncio.Future[bytes]:
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+    def register(self, invocation_id: str) -> asyncio.Future[InvocationEnded]:
+        future: asyncio.Future[InvocationEnded] = asyncio.get_running_loop().create_future()
         self._waiting[invocation_id].append(future)
         return future
 
-    def discard(self, invocation_id: str, future: asyncio.Future[bytes]) -> None:
+    def discard(self, invocation_id: str, future: asyncio.Future[InvocationEnded]) -> None:
         futures = self._waiting.get(invocation_id)
         if futures and future in futures:
             futures.remove(future)
             if not futures:
                 del self._waiting[invocation_id]
 
-    def resolve(self, invocation_id: str, result: bytes) -> None:
-        for future in self._waiting.pop(invocation_id, []):
+    def resolve(self, ended: InvocationEnded) -> None:
+        for future in self._waiting.pop(ended.invocation_id, []):
             if not future.done():
-                future.set_result(result)
+                future.set_result(ended)

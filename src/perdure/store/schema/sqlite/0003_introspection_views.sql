@@ -1,78 +1,29 @@
-"""Introspection views named like restate-server's system tables (`POST /query`).
-
-They are plain SQL over perdure's own tables, created by a migration, so that tools written
-for Restate (`SELECT id, status FROM sys_invocation WHERE id = '…'`, the UI, the CLI) read
-perdure without knowing its storage layout. Values that only exist inside protobuf blobs
-(entry names, failure messages, lossy UTF-8) come from `perdure_*` SQL functions that the
-query connection registers (`perdure.server.admin.query`); the store's own connections
-never read these views, so they do not need them.
-
-Timestamps are rendered as RFC 3339 text (what the Arrow JSON writer prints for restate's
-millisecond timestamps); blobs stay blobs.
-
-A migration that drops or rebuilds a table these views read must drop and recreate the
-affected views in the same migration.
-"""
-
-from __future__ import annotations
-
-
-def _ts(column: str) -> str:
-    return f"strftime('%Y-%m-%dT%H:%M:%fZ', {column} / 1000.0, 'unixepoch')"
-
-
-def _target(alias: str) -> str:
-    return (
-        f"{alias}.service || '/' || CASE WHEN {alias}.key IS NULL THEN '' "
-        f"ELSE {alias}.key || '/' END || {alias}.handler"
-    )
-
-
-_SERVICE_TY = (
-    "CASE {col} WHEN 'SERVICE' THEN 'service' WHEN 'VIRTUAL_OBJECT' THEN 'virtual_object' "
-    "WHEN 'WORKFLOW' THEN 'workflow' ELSE lower({col}) END"
-)
-
-# The view names `POST /query` may read (the authorizer refuses everything else).
-VIEW_NAMES: tuple[str, ...] = (
-    "sys_invocation",
-    "sys_journal",
-    "sys_state",
-    "sys_inbox",
-    "sys_keyed_service_status",
-    "sys_promise",
-    "sys_service",
-    "sys_deployment",
-)
-
-# restate's `state` table shares its name with perdure's own `state` table, so the view is
-# stored as `sys_state`; the query connection adds a TEMP view `state` over it (temp names
-# shadow main ones), which is what `SELECT … FROM state` then reads.
-INTROSPECTION_VIEWS_SQL = f"""
+-- The system tables of restate's `/query`, as views. Superseded by 0004: since then the views
+-- are derived objects the store installs at every open (perdure.store.sqlite.views).
 CREATE VIEW sys_invocation AS
 SELECT
     i.id AS id,
     i.status AS status,
-    {_target("i")} AS target,
+    i.service || '/' || CASE WHEN i.key IS NULL THEN '' ELSE i.key || '/' END || i.handler AS target,
     i.service AS target_service_name,
     i.key AS target_service_key,
     i.handler AS target_handler_name,
-    {_SERVICE_TY.format(col="i.service_ty")} AS target_service_ty,
+    CASE i.service_ty WHEN 'SERVICE' THEN 'service' WHEN 'VIRTUAL_OBJECT' THEN 'virtual_object' WHEN 'WORKFLOW' THEN 'workflow' ELSE lower(i.service_ty) END AS target_service_ty,
     i.idempotency_key AS idempotency_key,
     i.invoked_by AS invoked_by,
     i.caller_id AS invoked_by_id,
     c.service AS invoked_by_service_name,
-    CASE WHEN c.id IS NULL THEN NULL ELSE {_target("c")} END AS invoked_by_target,
+    CASE WHEN c.id IS NULL THEN NULL ELSE c.service || '/' || CASE WHEN c.key IS NULL THEN '' ELSE c.key || '/' END || c.handler END AS invoked_by_target,
     i.deployment_id AS pinned_deployment_id,
     i.protocol_version AS pinned_service_protocol_version,
     i.deployment_id AS last_attempt_deployment_id,
     i.journal_length AS journal_size,
     i.commands AS journal_commands_size,
-    {_ts("i.created_at")} AS created_at,
-    {_ts("i.modified_at")} AS modified_at,
-    {_ts("i.execution_time")} AS scheduled_start_at,
-    {_ts("i.next_retry_at")} AS next_retry_at,
-    {_ts("i.completed_at")} AS completed_at,
+    strftime('%Y-%m-%dT%H:%M:%fZ', i.created_at / 1000.0, 'unixepoch') AS created_at,
+    strftime('%Y-%m-%dT%H:%M:%fZ', i.modified_at / 1000.0, 'unixepoch') AS modified_at,
+    strftime('%Y-%m-%dT%H:%M:%fZ', i.execution_time / 1000.0, 'unixepoch') AS scheduled_start_at,
+    strftime('%Y-%m-%dT%H:%M:%fZ', i.next_retry_at / 1000.0, 'unixepoch') AS next_retry_at,
+    strftime('%Y-%m-%dT%H:%M:%fZ', i.completed_at / 1000.0, 'unixepoch') AS completed_at,
     CASE WHEN i.status = 'running' THEN 1 ELSE 0 END AS in_flight,
     i.retry_count AS retry_count,
     i.last_failure AS last_failure,
@@ -91,7 +42,7 @@ SELECT
     j.payload AS raw,
     length(j.payload) AS raw_length,
     perdure_entry_json(j.type, j.payload) AS entry_json,
-    {_ts("j.appended_at")} AS appended_at
+    strftime('%Y-%m-%dT%H:%M:%fZ', j.appended_at / 1000.0, 'unixepoch') AS appended_at
 FROM journal AS j;
 
 CREATE VIEW sys_state AS
@@ -111,7 +62,7 @@ SELECT
     b.key AS service_key,
     b.invocation_id AS id,
     b.seq AS sequence_number,
-    {_ts("i.created_at")} AS created_at
+    strftime('%Y-%m-%dT%H:%M:%fZ', i.created_at / 1000.0, 'unixepoch') AS created_at
 FROM inbox AS b
 LEFT JOIN invocations AS i ON i.id = b.invocation_id;
 
@@ -135,7 +86,7 @@ SELECT
     s.name AS name,
     s.revision AS revision,
     s.public AS public,
-    {_SERVICE_TY.format(col="s.ty")} AS ty,
+    CASE s.ty WHEN 'SERVICE' THEN 'service' WHEN 'VIRTUAL_OBJECT' THEN 'virtual_object' WHEN 'WORKFLOW' THEN 'workflow' ELSE lower(s.ty) END AS ty,
     s.deployment_id AS deployment_id
 FROM services AS s;
 
@@ -144,8 +95,7 @@ SELECT
     d.id AS id,
     'http' AS ty,
     d.uri AS endpoint,
-    {_ts("d.created_at")} AS created_at,
+    strftime('%Y-%m-%dT%H:%M:%fZ', d.created_at / 1000.0, 'unixepoch') AS created_at,
     d.min_protocol_version AS min_service_protocol_version,
     d.max_protocol_version AS max_service_protocol_version
 FROM deployments AS d
-"""

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.messages import MessageType
 
-JOURNAL_MISMATCH = 570
-PROTOCOL_VIOLATION = 571
 CLOSED = 598
 INTERNAL = 500
 

@@ -1,0 +1,64 @@
+"""`Engine.apply`: one command in, its reply and effects out, inside a write transaction.
+
+This is the engine's single entry point (the partition processor calls it on the store's
+writer); which module handles which command is decided here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from perdure.server.clock import Clock
+from perdure.server.config import ServerConfig
+from perdure.server.engine import control, frames, invocations, retention, signals
+from perdure.server.engine.commands import (
+    AttemptFailed,
+    Cleanup,
+    Command,
+    CompleteSignal,
+    Effect,
+    FireTimer,
+    InvocationControl,
+    Invoke,
+    Recover,
+    ReplaceState,
+    SdkFrames,
+)
+from perdure.server.engine.txn import EngineTxn
+from perdure.store.api import WriteTxn
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Applied(Generic[R]):
+    reply: R
+    effects: list[Effect]
+
+
+_HANDLERS: dict[type[Any], Callable[[EngineTxn, Any], Any]] = {
+    Invoke: invocations.invoke,
+    SdkFrames: frames.apply_sdk_frames,
+    AttemptFailed: invocations.on_attempt_failed,
+    FireTimer: invocations.fire_timer,
+    Recover: invocations.recover,
+    CompleteSignal: signals.on_complete_signal,
+    InvocationControl: control.apply,
+    Cleanup: retention.cleanup,
+    ReplaceState: invocations.replace_state,
+}
+
+
+class Engine:
+    def __init__(self, config: ServerConfig, clock: Clock) -> None:
+        self.config = config
+        self.clock = clock
+
+    def apply(self, txn: WriteTxn, command: Command[R]) -> Applied[R]:
+        """Apply `command` in `txn` (runs on the store's writer thread). Its effects must
+        run only after `txn` committed. Refusals raise `EngineError`."""
+        tx = EngineTxn(txn, self.config, self.clock.now_ms())
+        reply: R = _HANDLERS[type(command)](tx, command)
+        return Applied(reply, tx.finish())

@@ -1,0 +1,129 @@
+"""The per-command context: one store transaction, one `now`, the effects it produces.
+
+Every engine function takes an `EngineTxn` (`tx`) instead of threading the transaction,
+the outcome and the clock by hand. It also keeps the invocation rows this command read or
+wrote (so a row is read once per command and every function sees the latest version), and
+records the notifications appended, so that `finish` can tell running streaming attempts
+about them once the transaction committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from perdure.protocol.messages import MessageType
+from perdure.server.config import ServerConfig
+from perdure.server.engine.commands import ArmTimer, Effect, NotificationCommitted
+from perdure.server.engine.errors import NotFound
+from perdure.server.engine.lifecycle import Event, InvocationStatus, transition
+from perdure.server.engine.services import ServiceInfo, Target
+from perdure.store.api import InvocationRow, JournalEntryRow, TimerRow, WriteTxn
+
+_NOTIFICATION_MIN = 0x8000  # notification types are 0x8000 and up (signals 0xFBFF)
+
+
+class EngineTxn:
+    def __init__(self, store: WriteTxn, config: ServerConfig, now: int) -> None:
+        self.store = store
+        self.config = config
+        self.now = now
+        self.effects: list[Effect] = []
+        self._rows: dict[str, InvocationRow | None] = {}
+        self._services: dict[str, ServiceInfo | None] = {}
+        self._notifications: list[JournalEntryRow] = []
+
+    # ---- services ---------------------------------------------------------------------
+
+    def service_info(self, name: str) -> ServiceInfo | None:
+        if name not in self._services:
+            row = self.store.get_service(name)
+            self._services[name] = None if row is None else ServiceInfo.from_row(row)
+        return self._services[name]
+
+    def resolve_target(self, service: str, handler: str) -> Target:
+        info = self.service_info(service)
+        if info is None:
+            raise NotFound(f"service '{service}' not found")
+        spec = info.handler(handler)
+        if spec is None:
+            raise NotFound(f"handler '{service}/{handler}' not found")
+        return info.target(spec)
+
+    # ---- invocation rows ----------------------------------------------------------------
+
+    def get(self, invocation_id: str) -> InvocationRow | None:
+        if invocation_id not in self._rows:
+            self._rows[invocation_id] = self.store.get_invocation(invocation_id)
+        return self._rows[invocation_id]
+
+    def known(self, row: InvocationRow) -> InvocationRow:
+        """`row`, read by a bulk query, or the newer version this command already holds."""
+        cached = self._rows.setdefault(row.id, row)
+        return row if cached is None else cached
+
+    def put(self, row: InvocationRow) -> InvocationRow:
+        self.store.put_invocation(row)
+        self._rows[row.id] = row
+        return row
+
+    def delete(self, invocation_id: str) -> None:
+        self.store.delete_invocation(invocation_id)
+        self._rows[invocation_id] = None
+
+    def move(self, row: InvocationRow, event: Event) -> InvocationRow:
+        """`row` after `event`, per the lifecycle table (not stored yet)."""
+        return replace(row, status=transition(row.status, event), modified_at=self.now)
+
+    # ---- journal and timers ---------------------------------------------------------------
+
+    def append(
+        self,
+        row: InvocationRow,
+        entry_type: int,
+        payload: bytes,
+        *,
+        completion_id: int | None = None,
+        signal_id: int | None = None,
+    ) -> InvocationRow:
+        """Append one entry to `row`'s journal; the row with its counters moved (not
+        stored yet)."""
+        entry = JournalEntryRow(
+            row.id, row.journal_length, entry_type, payload, self.now, completion_id, signal_id
+        )
+        self.store.append_entry(entry)
+        if entry_type >= _NOTIFICATION_MIN:
+            self._notifications.append(entry)
+        commands = row.commands + 1 if MessageType(entry_type).is_command else row.commands
+        # Any stored entry is progress: the SDK's run-retry accounting restarts from here.
+        return replace(
+            row,
+            journal_length=row.journal_length + 1,
+            commands=commands,
+            modified_at=self.now,
+            retries_since_progress=0,
+            last_progress_at=self.now,
+        )
+
+    def add_timer(self, timer: TimerRow) -> TimerRow:
+        """Store a timer and arm it once the transaction committed."""
+        stored = self.store.add_timer(timer)
+        assert stored.id is not None
+        self.effects.append(ArmTimer(stored.id, stored.due_at))
+        return stored
+
+    # ---- the end of the command ------------------------------------------------------------
+
+    def finish(self) -> list[Effect]:
+        """The command's effects, plus a `NotificationCommitted` for every notification
+        appended to an invocation that is running when the command ends. The status is read
+        now, not at append time: an entry appended before a new attempt began in this same
+        command is inside that attempt's replay, and the invoker drops it by index."""
+        for entry in self._notifications:
+            row = self.get(entry.invocation_id)
+            if row is not None and row.status == InvocationStatus.RUNNING:
+                self.effects.append(
+                    NotificationCommitted(
+                        entry.invocation_id, row.attempt, entry.index, entry.type, entry.payload
+                    )
+                )
+        return self.effects

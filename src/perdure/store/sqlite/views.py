@@ -1,0 +1,163 @@
+"""Introspection views named like restate-server's system tables (`POST /query`).
+
+They are plain SQL over perdure's own tables, so that tools written for Restate
+(`SELECT id, status FROM sys_invocation WHERE id = '…'`, the UI, the CLI) read perdure
+without knowing its storage layout. Values that only exist inside protobuf blobs (entry
+names, failure messages, lossy UTF-8) come from `perdure_*` SQL functions that the query
+connection registers (`perdure.store.sqlite.query`); the store's own connections never read
+these views, so they do not need them.
+
+Views hold no data: `install_views` drops and recreates them at every open, inside the
+migration transaction, so they always match the code.
+
+Timestamps are rendered as RFC 3339 text (what the Arrow JSON writer prints for restate's
+millisecond timestamps); blobs stay blobs.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+
+def _ts(column: str) -> str:
+    return f"strftime('%Y-%m-%dT%H:%M:%fZ', {column} / 1000.0, 'unixepoch')"
+
+
+def _target(alias: str) -> str:
+    return (
+        f"{alias}.service || '/' || CASE WHEN {alias}.key IS NULL THEN '' "
+        f"ELSE {alias}.key || '/' END || {alias}.handler"
+    )
+
+
+_SERVICE_TY = (
+    "CASE {col} WHEN 'SERVICE' THEN 'service' WHEN 'VIRTUAL_OBJECT' THEN 'virtual_object' "
+    "WHEN 'WORKFLOW' THEN 'workflow' ELSE lower({col}) END"
+)
+
+# The view names `POST /query` may read (the authorizer refuses everything else).
+VIEW_NAMES: tuple[str, ...] = (
+    "sys_invocation",
+    "sys_journal",
+    "sys_state",
+    "sys_inbox",
+    "sys_keyed_service_status",
+    "sys_promise",
+    "sys_service",
+    "sys_deployment",
+)
+
+# restate's `state` table shares its name with perdure's own `state` table, so the view is
+# stored as `sys_state`; the query connection adds a TEMP view `state` over it (temp names
+# shadow main ones), which is what `SELECT … FROM state` then reads.
+INTROSPECTION_VIEWS_SQL = f"""
+CREATE VIEW sys_invocation AS
+SELECT
+    i.id AS id,
+    i.status AS status,
+    {_target("i")} AS target,
+    i.service AS target_service_name,
+    i.key AS target_service_key,
+    i.handler AS target_handler_name,
+    {_SERVICE_TY.format(col="i.service_ty")} AS target_service_ty,
+    i.idempotency_key AS idempotency_key,
+    i.invoked_by AS invoked_by,
+    i.caller_id AS invoked_by_id,
+    c.service AS invoked_by_service_name,
+    CASE WHEN c.id IS NULL THEN NULL ELSE {_target("c")} END AS invoked_by_target,
+    i.deployment_id AS pinned_deployment_id,
+    i.protocol_version AS pinned_service_protocol_version,
+    i.deployment_id AS last_attempt_deployment_id,
+    i.journal_length AS journal_size,
+    i.commands AS journal_commands_size,
+    {_ts("i.created_at")} AS created_at,
+    {_ts("i.modified_at")} AS modified_at,
+    {_ts("i.execution_time")} AS scheduled_start_at,
+    {_ts("i.next_retry_at")} AS next_retry_at,
+    {_ts("i.completed_at")} AS completed_at,
+    CASE WHEN i.status = 'running' THEN 1 ELSE 0 END AS in_flight,
+    i.retry_count AS retry_count,
+    i.last_failure AS last_failure,
+    i.last_failure_code AS last_failure_error_code,
+    perdure_output_result(i.result) AS completion_result,
+    perdure_output_failure(i.result) AS completion_failure
+FROM invocations AS i
+LEFT JOIN invocations AS c ON c.id = i.caller_id;
+
+CREATE VIEW sys_journal AS
+SELECT
+    j.invocation_id AS id,
+    j.idx AS "index",
+    perdure_entry_type(j.type) AS entry_type,
+    perdure_entry_name(j.type, j.payload) AS name,
+    j.payload AS raw,
+    length(j.payload) AS raw_length,
+    perdure_entry_json(j.type, j.payload) AS entry_json,
+    {_ts("j.appended_at")} AS appended_at
+FROM journal AS j;
+
+CREATE VIEW sys_state AS
+SELECT
+    s.service AS service_name,
+    s.key AS service_key,
+    perdure_utf8(s.state_key) AS key,
+    length(s.state_key) AS key_length,
+    perdure_utf8(s.value) AS value_utf8,
+    s.value AS value,
+    length(s.value) AS value_length
+FROM state AS s;
+
+CREATE VIEW sys_inbox AS
+SELECT
+    b.service AS service_name,
+    b.key AS service_key,
+    b.invocation_id AS id,
+    b.seq AS sequence_number,
+    {_ts("i.created_at")} AS created_at
+FROM inbox AS b
+LEFT JOIN invocations AS i ON i.id = b.invocation_id
+WHERE b.state_mutation IS NULL;
+
+CREATE VIEW sys_keyed_service_status AS
+SELECT l.service AS service_name, l.key AS service_key, l.invocation_id AS invocation_id
+FROM locks AS l;
+
+CREATE VIEW sys_promise AS
+SELECT
+    p.service AS service_name,
+    p.key AS service_key,
+    p.name AS key,
+    CASE WHEN p.result IS NULL THEN 0 ELSE 1 END AS completed,
+    perdure_output_value(p.result) AS completion_success_value,
+    perdure_utf8(perdure_output_value(p.result)) AS completion_success_value_utf8,
+    perdure_output_failure(p.result) AS completion_failure
+FROM promises AS p;
+
+CREATE VIEW sys_service AS
+SELECT
+    s.name AS name,
+    s.revision AS revision,
+    s.public AS public,
+    {_SERVICE_TY.format(col="s.ty")} AS ty,
+    s.deployment_id AS deployment_id
+FROM services AS s;
+
+CREATE VIEW sys_deployment AS
+SELECT
+    d.id AS id,
+    'http' AS ty,
+    d.uri AS endpoint,
+    {_ts("d.created_at")} AS created_at,
+    d.min_protocol_version AS min_service_protocol_version,
+    d.max_protocol_version AS max_service_protocol_version
+FROM deployments AS d
+"""
+
+
+def install_views(conn: sqlite3.Connection) -> None:
+    """Drop and recreate every view (the caller holds a write transaction)."""
+    for name in VIEW_NAMES:
+        conn.execute(f"DROP VIEW IF EXISTS {name}")
+    for statement in INTROSPECTION_VIEWS_SQL.split(";"):
+        if statement.strip():
+            conn.execute(statement)
