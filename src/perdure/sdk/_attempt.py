@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import ParamSpec, Protocol, TypeVar
 
 from perdure.sdk import logging as replay_logging
 from perdure.sdk._core.commands import Machine
@@ -26,6 +26,9 @@ from perdure.sdk.errors import (
 )
 
 logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class AttemptIO(Protocol):
@@ -143,7 +146,7 @@ class Attempt:
             raise TerminalError(value.message, value.code, dict(value.metadata) or None)
         return value
 
-    def sys(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def sys(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Call a machine method; a failed machine ends the attempt in user code."""
         try:
             out = fn(*args, **kwargs)

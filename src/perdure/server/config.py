@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Literal
 
 from perdure.server.durations import DurationError, parse_duration_ms
+from perdure.server.errors import ServerError
 
 
-class ConfigError(ValueError):
+class ConfigError(ServerError, ValueError):
     """A configuration value is invalid; the message names the variable and the value."""
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from perdure.server.errors import ServerError
+
 _UNITS_MS = {
     "ms": 1,
     "msec": 1,
@@ -44,7 +46,7 @@ _ISO = re.compile(
 )
 
 
-class DurationError(ValueError):
+class DurationError(ServerError, ValueError):
     """Text that is not a duration."""
 
 

@@ -22,13 +22,14 @@ from functools import partial
 from perdure.protocol.manifest import EndpointManifest, ManifestError
 from perdure.protocol.versions import choose_protocol_version
 from perdure.server.admin.deployments import Discovered, register_txn
+from perdure.server.errors import ServerError
 from perdure.server.invoker.in_process import EMBEDDED_SCHEME, AttemptRunner
 from perdure.store.api import DeploymentRow, Store, WriteTxn
 
 logger = logging.getLogger(__name__)
 
 
-class EmbeddedAppError(Exception):
+class EmbeddedAppError(ServerError):
     """The app cannot be hosted (bad manifest, unsupported protocol, reserved name)."""
 
 

@@ -14,17 +14,16 @@ server replays notifications in the order it stored them.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from perdure.protocol import protocol_pb2 as pb
+from perdure.protocol.ids import CANCEL_SIGNAL_INDEX
 from perdure.protocol.messages import MessageType
 from perdure.sdk._core.progress import INTERNAL, MachineError
 
 CANCEL_HANDLE = 1
 """Handle of the built-in CANCEL signal (signal index 1); handles 2..16 are reserved."""
 
-CANCEL_SIGNAL_INDEX = 1
 _FIRST_HANDLE = 17
 
 
@@ -262,14 +261,6 @@ class _Node:
             return self.handle
         children = tuple(c.freeze() for c in self.children)
         return AnyOf(children) if self.any_of else AllOf(children)
-
-
-def any_of(handles: Iterable[int]) -> AnyOf:
-    return AnyOf(tuple(handles))
-
-
-def all_of(handles: Iterable[int]) -> AllOf:
-    return AllOf(tuple(handles))
 
 
 def decode_notification(

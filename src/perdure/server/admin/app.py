@@ -10,7 +10,6 @@ from perdure import __version__
 from perdure.protocol.identity import RequestSigner
 from perdure.server.admin import invocations
 from perdure.server.admin.deployment_routes import DeploymentRoutes
-from perdure.server.admin.deployments import RegistrationError
 from perdure.server.admin.errors import AdminError, admin_error
 from perdure.server.admin.openapi import ADMIN_OPENAPI
 from perdure.server.admin.query import handle_query
@@ -70,8 +69,6 @@ class AdminApp:
             response = await self._route(request)
         except AdminError as exc:
             response = exc.response
-        except RegistrationError as exc:
-            response = admin_error(exc.status, exc.message, exc.code)
         except BodyTooLarge:
             response = admin_error(413, "the request body is too large")
         except json.JSONDecodeError as exc:

@@ -18,6 +18,7 @@ from perdure.protocol.identity import RequestSigner
 from perdure.protocol.ids import new_deployment_id
 from perdure.protocol.manifest import EndpointManifest, ManifestError
 from perdure.protocol.versions import choose_protocol_version, manifest_accept_header
+from perdure.server.admin.errors import AdminError
 from perdure.store.api import DeploymentRow, ServiceRow, WriteTxn
 
 logger = logging.getLogger(__name__)
@@ -25,12 +26,8 @@ logger = logging.getLogger(__name__)
 _DISCOVERY_TIMEOUT_S = 30.0
 
 
-class RegistrationError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
+class RegistrationError(AdminError):
+    """Discovering or registering a deployment failed (answered with the status)."""
 
 
 @dataclass(frozen=True, slots=True)

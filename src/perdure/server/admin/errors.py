@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from perdure.server.engine import Conflict, EngineError, InvalidRequest, NotFound, NotStarted
+from perdure.server.errors import ServerError
 from perdure.server.http import BodyTooLarge, Request, Response, json_response
 
 
-class AdminError(Exception):
+class AdminError(ServerError):
     """Raised by a route to answer with an admin error body."""
 
     def __init__(self, status: int, message: str, code: str | None = None) -> None:

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from perdure.server.errors import ServerError
 
-class EngineError(Exception):
+
+class EngineError(ServerError):
     code: ClassVar[str] = "engine"
 
     def __init__(self, message: str) -> None:

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+from perdure.server.errors import ServerError
 from perdure.server.ingress.responses import ingress_error
 
 
-class IngressError(Exception):
+class IngressError(ServerError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status

@@ -25,36 +25,31 @@ from perdure.server.engine import (
     workflow_invocation_id,
 )
 from perdure.server.http import Request, Response, json_response
-from perdure.server.ingress.responses import ingress_error, invocation_result
+from perdure.server.ingress.errors import IngressError
+from perdure.server.ingress.responses import invocation_result
 from perdure.store.api import Store
 
 NOT_READY = "the invocation exists but has not completed yet"
 _OPERATIONS = ("attach", "output")
 
 
-class _Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.response = ingress_error(status, message)
-
-
 def _parse_id(text: str) -> str:
     try:
         return str(InvocationId.parse(text))
     except InvalidIdError as exc:
-        raise _Refused(400, f"bad invocation id: {exc}") from None
+        raise IngressError(400, f"bad invocation id: {exc}") from None
 
 
 def _decode_key(text: str) -> str:
     try:
         return urllib.parse.unquote(text, errors="strict")
     except UnicodeDecodeError:
-        raise _Refused(400, "cannot decode the key: invalid UTF-8") from None
+        raise IngressError(400, "cannot decode the key: invalid UTF-8") from None
 
 
 def _method(request: Request, allowed: str) -> None:
     if request.method != allowed:
-        raise _Refused(405, f"method {request.method} not allowed")
+        raise IngressError(405, f"method {request.method} not allowed")
 
 
 class InvocationRoutes:
@@ -70,7 +65,7 @@ class InvocationRoutes:
         """Answer `/restate/<rest>` if it is one of these routes, else None."""
         try:
             return await self._route(request, rest)
-        except _Refused as exc:
+        except IngressError as exc:
             return exc.response
 
     async def _route(self, request: Request, rest: list[str]) -> Response | None:
@@ -109,20 +104,20 @@ class InvocationRoutes:
         try:
             body = json.loads(raw)
         except ValueError as exc:
-            raise _Refused(400, f"bad request body: {exc}") from None
+            raise IngressError(400, f"bad request body: {exc}") from None
         if not isinstance(body, dict):
-            raise _Refused(400, "bad request body: expected a JSON object with a 'target'")
+            raise IngressError(400, "bad request body: expected a JSON object with a 'target'")
 
         def text(name: str, *, optional: bool = False) -> str | None:
             value = body.get(name)
             if value is None and optional:
                 return None
             if not isinstance(value, str):
-                raise _Refused(400, f"bad request body: '{name}' must be a string")
+                raise IngressError(400, f"bad request body: '{name}' must be a string")
             return value
 
         if body.get("scope") is not None:
-            raise _Refused(400, "scoped invocations require vqueues to be enabled")
+            raise IngressError(400, "scoped invocations require vqueues to be enabled")
         target = body.get("target")
         if target == "invocation":
             return _parse_id(str(text("invocationId")))
@@ -135,7 +130,7 @@ class InvocationRoutes:
                 str(text("handler")),
                 str(text("idempotencyKey")),
             )
-        raise _Refused(
+        raise IngressError(
             400,
             "bad request body: 'target' must be 'invocation', 'workflow' or 'idempotentInvocation'",
         )
@@ -146,11 +141,11 @@ class InvocationRoutes:
         try:
             row = await self._store.read(lambda txn: txn.get_invocation(invocation_id))
             if row is None:
-                raise _Refused(404, "invocation not found")
+                raise IngressError(404, "invocation not found")
             result = completed_result(row)
             if result is None:
                 if waiter is None:
-                    raise _Refused(470, NOT_READY)
+                    raise IngressError(470, NOT_READY)
                 result = (await waiter).result
         finally:
             if waiter is not None:
@@ -163,7 +158,7 @@ class InvocationRoutes:
         try:
             awakeable = AwakeableId.parse(text)
         except InvalidIdError as exc:
-            raise _Refused(400, f"bad awakeable id: {exc}") from None
+            raise IngressError(400, f"bad awakeable id: {exc}") from None
         body = await request.body(self._config.message_size_limit)
         invocation_id = str(awakeable.invocation_id)
         if reject:
@@ -178,5 +173,5 @@ class InvocationRoutes:
         try:
             await self._submit(command)
         except NotFound as exc:
-            raise _Refused(404, exc.message) from None
+            raise IngressError(404, exc.message) from None
         return Response(202)

@@ -1,23 +1,12 @@
 """The streaming transport over HTTP/2 (protocol reference §2.4, §6.1-§6.4): one stream
 whose request body stays open while the deployment answers, on our own `h2` client
-(h2client.py; httpx cannot keep a request open while reading the response)."""
+(h2client.py; httpx cannot keep a request open while reading the response). Its `H2Error`s
+are `TransportError`s."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TypeVar
-
-from perdure.server.invoker.driver import ResponseHead, TransportError
-from perdure.server.invoker.h2client import H2Error, H2Pool, H2Stream
-
-T = TypeVar("T")
-
-
-async def _guard(step: Awaitable[T]) -> T:
-    try:
-        return await step
-    except H2Error as exc:
-        raise TransportError(str(exc) or type(exc).__name__) from None
+from perdure.server.invoker.driver import ResponseHead
+from perdure.server.invoker.h2client import H2Pool, H2Stream
 
 
 class H2Transport:
@@ -26,20 +15,20 @@ class H2Transport:
 
     @classmethod
     async def open(cls, pool: H2Pool, url: str, headers: dict[str, str]) -> H2Transport:
-        return cls(await _guard(pool.open_stream(url, list(headers.items()))))
+        return cls(await pool.open_stream(url, list(headers.items())))
 
     async def send(self, data: bytes) -> None:
-        await _guard(self._stream.send(data))
+        await self._stream.send(data)
 
     async def end_input(self) -> None:
-        await _guard(self._stream.end())
+        await self._stream.end()
 
     async def head(self) -> ResponseHead:
-        response = await _guard(self._stream.response())
+        response = await self._stream.response()
         return ResponseHead(response.status, response.headers)
 
     async def read(self) -> bytes:
-        return await _guard(self._stream.read())
+        return await self._stream.read()
 
     async def drain(self) -> None:
         """Read the response to its end; nothing after a terminal message counts."""

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from perdure.protocol.errors import ProtocolError
 from perdure.server.clock import Clock
 from perdure.server.engine import AttemptFailed, NotificationCommitted, SdkFrames
+from perdure.server.errors import TransportError
 from perdure.server.invoker.session import (
     ERROR_BODY_LIMIT,
     Action,
@@ -38,14 +39,6 @@ SubmitFailure = Callable[[AttemptFailed], Awaitable[None]]
 ABORT_CODE = 500
 DRAIN_TIMEOUT_S = 5.0
 """How long the deployment may take to end its response after a terminal message."""
-
-
-class TransportError(Exception):
-    """The transport failed (connection, stream, handler task); the attempt is retried."""
-
-    def __init__(self, message: str, retry_after_ms: int | None = None) -> None:
-        super().__init__(message)
-        self.retry_after_ms = retry_after_ms
 
 
 @dataclass(frozen=True, slots=True)

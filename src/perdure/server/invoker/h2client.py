@@ -11,6 +11,7 @@ the attempt consumed it, which is our backpressure) and the peer's max frame siz
 `http://` it speaks h2c with prior knowledge; for `https://` it negotiates h2 by ALPN.
 
     H2Error           the connection or the stream failed; the attempt is retried
+                      (a `perdure.server.errors.TransportError`)
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
+from perdure.server.errors import TransportError
+
 logger = logging.getLogger(__name__)
 
 # Our receive windows: big enough that a 1 MiB journal entry does not ping-pong
@@ -39,7 +42,7 @@ _CONNECTION_WINDOW = 16 * 1024 * 1024
 _READ_SIZE = 64 * 1024
 
 
-class H2Error(Exception):
+class H2Error(TransportError):
     """The HTTP/2 connection or stream failed."""
 
 

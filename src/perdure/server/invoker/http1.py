@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from perdure.server.invoker.driver import ResponseHead, TransportError
+from perdure.server.errors import TransportError
+from perdure.server.invoker.driver import ResponseHead
 
 CONNECT_TIMEOUT_S = 30.0
 

@@ -20,7 +20,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 from perdure.server.engine import AttemptPlan
-from perdure.server.invoker.driver import DRAIN_TIMEOUT_S, ResponseHead, TransportError
+from perdure.server.errors import TransportError
+from perdure.server.invoker.driver import DRAIN_TIMEOUT_S, ResponseHead
 
 logger = logging.getLogger(__name__)
 
