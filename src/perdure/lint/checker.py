@@ -41,14 +41,16 @@ def check_handler(handler: Handler, module: ModuleFacts) -> list[RawFinding]:
     return checker.findings
 
 
-def _shown(expr: ast.expr, qualified: str | None) -> str:
-    """How a finding names what it found: as written, plus what that resolves to."""
+def _shown(expr: ast.expr, qualified: str | None, call: bool = False) -> str:
+    """How a finding names what it found: as written (``now()``), plus what that resolves
+    to when it differs (``(time.time)``)."""
     written = ast.unparse(expr)
     if len(written) > 40:
         written = written[:39] + "…"
+    shown = f"`{written}()`" if call else f"`{written}`"
     if qualified is None or qualified == written or qualified.startswith("builtins."):
-        return f"`{written}`"
-    return f"`{written}` ({qualified})"
+        return shown
+    return f"{shown} ({qualified})"
 
 
 def _root(expr: ast.expr) -> str | None:
@@ -162,7 +164,7 @@ class _Checker(ast.NodeVisitor):
         if name is None:
             self._check_method(node)
             return
-        shown = _shown(node.func, name)
+        shown = _shown(node.func, name, call=True)
         if name in rules.TIME_CALLS or (
             name in rules.TIME_WITHOUT_ARGUMENTS and not node.args and not node.keywords
         ):
@@ -176,9 +178,7 @@ class _Checker(ast.NodeVisitor):
         elif name in rules.UUID_CALLS:
             self._report(node, rules.UUID, f"{shown} makes another UUID on every replay")
         elif name in rules.ENV_CALLS:
-            self._report(
-                node, rules.ENV, f"{shown} reads the environment of whichever process replays"
-            )
+            self._report(node, rules.ENV, f"{shown} reads the environment of the replaying process")
         elif name in rules.IO_CALLS or matches(name, rules.IO_MODULES) or self._is_path_io(name):
             self._report(node, rules.IO, f"{shown} does I/O: it runs again on every replay")
 
@@ -226,7 +226,7 @@ class _Checker(ast.NodeVisitor):
 
     def _report_env(self, node: ast.expr) -> None:
         shown = _shown(node, self.resolver.qualify(node))
-        self._report(node, rules.ENV, f"{shown} is the environment of the process replaying")
+        self._report(node, rules.ENV, f"{shown} is the environment of the replaying process")
 
     def visit_Subscript(self, node: ast.Subscript) -> None:
         if isinstance(node.ctx, ast.Store | ast.Del) and _root(node.value) in self.mutable_globals:
