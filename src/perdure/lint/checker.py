@@ -21,6 +21,10 @@ from perdure.lint.names import bound_names, declared_global, matches
 
 RUN_METHODS = frozenset({"run", "run_typed"})
 PARTIAL = "functools.partial"
+# Calls whose result does not depend on the order their generator argument yields in.
+ORDER_FREE = frozenset(
+    f"builtins.{name}" for name in ("all", "any", "frozenset", "len", "set", "sorted")
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class _Checker(ast.NodeVisitor):
         )
         self.exempt_names: set[str] = set()  # functions defined here and given to ctx.run
         self.exempt_lambdas: set[int] = set()
+        self.order_free: set[int] = set()  # comprehensions whose iteration order is lost
         self._find_actions(nodes)
 
     # -- ctx.run actions --------------------------------------------------------------
@@ -156,7 +161,15 @@ class _Checker(ast.NodeVisitor):
                 else:
                     self.visit(argument)
             return
+        if self.resolver.qualify(node.func) in ORDER_FREE:
+            for argument in node.args:
+                if isinstance(argument, ast.GeneratorExp):
+                    self.order_free.update(id(g) for g in argument.generators)
         self._check_call(node)
+        self.generic_visit(node)
+
+    def visit_SetComp(self, node: ast.SetComp) -> None:
+        self.order_free.update(id(g) for g in node.generators)  # a set has no order to leak
         self.generic_visit(node)
 
     def _check_call(self, node: ast.Call) -> None:
@@ -250,7 +263,8 @@ class _Checker(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_comprehension(self, node: ast.comprehension) -> None:
-        self._check_iteration(node.iter)
+        if id(node) not in self.order_free:
+            self._check_iteration(node.iter)
         self.generic_visit(node)
 
     def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:

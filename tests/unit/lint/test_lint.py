@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from perdure.lint import lint_paths, lint_source, python_files
+from perdure.lint import RULES, lint_paths, lint_source, python_files
 
 REPO = Path(__file__).resolve().parents[3]
 PACKAGE = REPO / "src" / "perdure" / "lint"
@@ -152,3 +152,9 @@ def test_importing_the_linter_loads_no_server_or_store() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_the_docs_show_every_code() -> None:
+    docs = (REPO / "docs" / "lint.md").read_text()
+    for code in RULES:
+        assert f"### {code} " in docs, f"docs/lint.md has no section for {code}"

@@ -27,6 +27,12 @@ async def notify(ctx: perdure.Context, names: list[str], tags: set[str]) -> list
         sent.append(region)
     sent += [n for n in unique | {"admin"}]  # expect: PD106
     sent += [n for n in unique.union(tags)]  # expect: PD106
+    sent += list(n for n in unique)  # expect: PD106
+    sent += list({n: 1 for n in tags})  # expect: PD106
+    # The order cannot leak out of these: fine.
+    lowered = {n.lower() for n in unique}
+    if any(n == "root" for n in lowered) or len(set(n for n in tags)) > 3:
+        sent += sorted(n for n in lowered)
     for name in sorted(unique):  # sorted: a fixed order, fine
         sent.append(name)
     return sent
