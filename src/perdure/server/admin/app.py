@@ -18,6 +18,7 @@ from perdure.server.admin.services import ServiceRoutes
 from perdure.server.admin.state import handle_state
 from perdure.server.clock import Clock
 from perdure.server.config import ServerConfig
+from perdure.server.console import Console
 from perdure.server.http import (
     BodyTooLarge,
     Receive,
@@ -58,6 +59,7 @@ class AdminApp:
         self._deployment_routes = DeploymentRoutes(config, store, clock, signer)
         self._service_routes = ServiceRoutes(config, store)
         self._queries = QueryService(config.data_dir / DB_FILE)
+        self._console = Console(config)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -84,6 +86,8 @@ class AdminApp:
         await response.send(send)
 
     async def _route(self, request: Request) -> Response:
+        if Console.serves(request):
+            return await self._console.handle(request)
         path = request.path.rstrip("/") or "/"
         match = _VERSION_PREFIX.match(path)
         if match:
