@@ -6,7 +6,7 @@
 - `Order` (workflow): `run` waits for the promise `decision`, then sleeps an hour; a cancel
   lands in one of those awaits and is compensated (stage `refunded`) before it fails.
 - `Payments` (service): `charge` always fails with a retryable error and retries only after
-  an hour, so it stays backing-off; `refund_all` fails terminally at once.
+  an hour, so it stays backing-off until an operator acts; `refund_all` fails terminally.
 """
 
 from __future__ import annotations
@@ -81,7 +81,9 @@ async def stage(ctx: perdure.WorkflowSharedContext) -> str | None:
 
 payments = perdure.Service(
     "Payments",
-    invocation_retry_policy=InvocationRetryPolicy(initial_interval=timedelta(hours=1)),
+    invocation_retry_policy=InvocationRetryPolicy(
+        initial_interval=timedelta(hours=1), max_interval=timedelta(hours=1)
+    ),
 )
 
 

@@ -52,8 +52,12 @@ async function refresh(force = false) {
   try {
     await page.refresh();
     if (mine !== generation) return;
+    if (paused && !force) {
+      showLive("", "paused"); // paused while it ran: it does not count as a live update
+      return;
+    }
     refreshes += 1;
-    showLive(paused ? "" : "on", `${paused ? "paused" : "live"} · ${formatTime(Date.now())}`);
+    showLive(paused ? "" : "on", paused ? "paused" : `live · ${formatTime(Date.now())}`);
   } catch (error) {
     if (mine === generation) showLive("error", `error: ${error.message ?? error}`);
   } finally {
