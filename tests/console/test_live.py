@@ -64,3 +64,27 @@ def test_pausing_live_updates_stops_the_polling(page: Page, shop: Shop) -> None:
     page.locator("#live-toggle").click()  # resuming refreshes at once
     expect(page.locator(f'#invocations-table tr[data-id="{sent}"]')).to_be_visible()
     expect(status).to_contain_text("live")
+
+
+def test_a_hidden_tab_does_not_poll(page: Page, shop: Shop) -> None:
+    page.clock.install()
+    page.add_init_script(COUNT_FETCHES)
+    key = unique("hidden")
+    open_page(page, shop, f"invocations?key={key}")
+    expect(page.locator("#live-status")).to_contain_text("live")
+    page.evaluate(SET_VISIBILITY, "hidden")
+    hidden_at = page.evaluate("window.__fetches")
+    sent = shop.send(f"Cart/{key}/add", "later")
+    shop.wait_status(sent, "completed")
+    page.clock.run_for(3 * REFRESH_MS)
+    assert page.evaluate("window.__fetches") == hidden_at
+    expect(page.locator("#live-status")).to_have_text("hidden")
+    page.evaluate(SET_VISIBILITY, "visible")  # shown again: refreshed at once
+    expect(page.locator(f'#invocations-table tr[data-id="{sent}"]')).to_be_visible()
+
+
+# Headless Chromium's tabs are always visible; the test tells the page otherwise.
+SET_VISIBILITY = """(state) => {
+  Object.defineProperty(document, "visibilityState", { configurable: true, get: () => state });
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""

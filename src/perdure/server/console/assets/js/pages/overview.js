@@ -64,10 +64,9 @@ export function mount(root) {
   root.append(
     h("h1", null, "Overview"),
     panel("Invocations by status", countsSlot.el),
-    h("div", { class: "grid" },
-      panel("Services", servicesSlot.el),
-      panel("Recent failures (retrying or paused)", retryingSlot.el)),
+    panel("Recent failures (retrying or paused)", retryingSlot.el),
     panel("Recently completed with a failure", failedSlot.el),
+    panel("Services", servicesSlot.el),
   );
 
   async function load(slot, fetch, build) {

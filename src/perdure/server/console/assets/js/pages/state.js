@@ -132,7 +132,7 @@ export function mount(root, { params, navigate, refreshNow }) {
       table(
         [
           { label: "Name", cell: (r) => h("code", null, r.key) },
-          { label: "Value", cell: (r) => h("div", { class: "value-cell" }, valueBlock(decodeHex(r.value ?? ""))) },
+          { label: "Value", class: "grow", cell: (r) => h("div", { class: "value-cell" }, valueBlock(decodeHex(r.value ?? ""))) },
           { label: "Bytes", class: "num", cell: (r) => String(r.value_length ?? 0) },
           {
             label: "",
