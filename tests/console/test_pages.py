@@ -86,6 +86,11 @@ def test_invocations_are_filtered_and_paged(page: Page, shop: Shop) -> None:
     expect(rows.nth(1)).to_contain_text(ids[0])
     assert "key=" + key in page.url and "age=60" in page.url
 
+    rows.nth(1).get_by_role("link", name=ids[0]).click()
+    expect(page).to_have_url(shop.ui(f"invocations/{ids[0]}"))
+    expect(page.locator("#journal")).to_contain_text('"a"')
+    page.go_back()
+
     # A broken condition shows the server's own message.
     form = page.locator("#invocation-filters")
     form.locator('input[name="where"]').fill("no_such_column = 1")
@@ -162,6 +167,16 @@ def test_state_page_shows_each_key_and_its_decoded_values(page: Page, shop: Shop
     row = entries.locator('tr[data-name="items"]')
     expect(row.locator("pre.value")).to_have_text('[\n  "apple",\n  "fig"\n]')
     expect(row.locator("td.num")).to_have_text(str(len('["apple","fig"]')))
+
+    # Another kind of keyed service: a workflow's state.
+    order = unique("order")
+    run = shop.send(f"Order/{order}/run", "book")
+    shop.wait_invocation(run, "to set its stage", lambda r: r["journal_size"] >= 2)
+    page.locator("#state-service").select_option("Order")
+    page.locator("#state-keys").get_by_role("link", name=re.compile(order)).click()
+    expect(page.locator('#state-entries tr[data-name="stage"] pre.value')).to_have_text('"waiting"')
+    page.go_back()
+    page.go_back()
 
     # A value that is not UTF-8 shows as hex (written through the admin API).
     shop.http.post(

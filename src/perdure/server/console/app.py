@@ -25,6 +25,8 @@ _INVOKE = "api/invoke/"
 
 
 class Console:
+    """Answers the admin app's `/`, `/ui` and `/ui/…` requests (see the module doc)."""
+
     def __init__(self, config: ServerConfig) -> None:
         self._ingress_url = ingress_base_url(config)
         self._body_limit = config.message_size_limit
