@@ -4,7 +4,6 @@ what the console's actions did (never through the console itself)."""
 from __future__ import annotations
 
 import uuid
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -29,7 +28,7 @@ class Shop:
     def __enter__(self) -> Shop:
         return self
 
-    def __exit__(self, *exc: tuple[type[BaseException], BaseException, TracebackType]) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.http.close()
 
     def ui(self, path: str = "") -> str:
