@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,14 +29,18 @@ from perdure.server.engine import (
     ControlResult,
     Engine,
     EngineError,
+    InvalidRequest,
     InvocationControl,
     InvocationEnded,
+    InvocationStatus,
     Invoke,
     InvokeReply,
     NotFound,
+    ReplaceState,
     ResultWaiters,
     SdkFrames,
     StartAttempt,
+    StateChange,
     failure_result,
     idempotent_invocation_id,
     workflow_invocation_id,
@@ -418,6 +422,52 @@ async def test_cancel_queued_completes_it_and_cancel_suspended_appends_the_signa
     await h.frames(first, output(), END)
     assert (await h.control("cancel", first)).status == 409
     assert (await h.control("cancel", str(InvocationId.generate()))).status == 404
+
+
+async def test_a_state_replacement_on_a_locked_key_waits_its_turn_in_the_inbox(
+    store: Store,
+) -> None:
+    h = H(store)
+    holder = await h.invoke("Counter", "add", "k")
+    new = ((b"count", b"7"),)
+    assert (await h.apply(ReplaceState("Counter", "k", new))).reply is StateChange.QUEUED
+    after = await h.invoke("Counter", "add", "k")  # queued behind the replacement
+    assert await store.read(lambda txn: txn.all_state("Counter", "k")) == []
+    # The holder writes its own state, then ends: the replacement lands after it.
+    write = pb.SetStateCommandMessage(key=b"count", value=pb.Value(content=b"1"))
+    await h.frames(holder, (MessageType.SET_STATE, write), output(), END)
+    assert await store.read(lambda txn: txn.all_state("Counter", "k")) == [(b"count", b"7")]
+    assert (await h.row(after)).status == "running"
+    assert await store.read(lambda txn: txn.lock_holder("Counter", "k")) == after
+    # A free key is replaced at once; a service has no state; an unknown service is 404.
+    await h.frames(after, output(), END)
+    assert (await h.apply(ReplaceState("Counter", "k", ()))).reply is StateChange.APPLIED
+    assert await store.read(lambda txn: txn.all_state("Counter", "k")) == []
+    with pytest.raises(InvalidRequest):
+        await h.apply(ReplaceState("Svc", "k", ()))
+    with pytest.raises(NotFound):
+        await h.apply(ReplaceState("Nope", "k", ()))
+
+
+async def test_lock_handover_skips_inbox_entries_that_are_no_longer_pending(
+    store: Store,
+) -> None:
+    """B5: an inbox head that is not pending (here: completed behind the engine's back, as a
+    crash between two writes of an older version could leave it) must not stop the queue."""
+    h = H(store)
+    holder = await h.invoke("Counter", "add", "k")
+    stale = await h.invoke("Counter", "add", "k")
+    waiting = await h.invoke("Counter", "add", "k")
+
+    def finish_behind_the_back(txn: WriteTxn) -> None:
+        row = txn.get_invocation(stale)
+        assert row is not None
+        txn.put_invocation(replace(row, status=InvocationStatus.COMPLETED))
+
+    await store.write(finish_behind_the_back)
+    await h.frames(holder, output(), END)
+    assert (await h.row(waiting)).status == "running"
+    assert await store.read(lambda txn: txn.lock_holder("Counter", "k")) == waiting
 
 
 async def test_kill_completes_the_call_tree_and_releases_the_lock(store: Store) -> None:

@@ -17,6 +17,7 @@ from perdure.server.admin.services import ServiceRoutes
 from perdure.server.admin.state import handle_state
 from perdure.server.clock import Clock
 from perdure.server.config import ServerConfig
+from perdure.server.console import Console
 from perdure.server.engine import Submit
 from perdure.server.http import (
     BodyTooLarge,
@@ -56,6 +57,7 @@ class AdminApp:
         self._submit = submit
         self._deployment_routes = DeploymentRoutes(config, store, clock, signer)
         self._service_routes = ServiceRoutes(config, store)
+        self._console = Console(config)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -80,6 +82,8 @@ class AdminApp:
         await response.send(send)
 
     async def _route(self, request: Request) -> Response:
+        if Console.serves(request):
+            return await self._console.handle(request)
         path = request.path.rstrip("/") or "/"
         match = _VERSION_PREFIX.match(path)
         if match:
