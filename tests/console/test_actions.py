@@ -139,7 +139,9 @@ def test_state_edit_add_delete_and_clear(page: Page, shop: Shop) -> None:
     assert shop.call(f"Cart/{key}/items").json() == []
 
 
-def test_state_editor_refuses_bad_json_and_queues_behind_a_locked_key(page: Page, shop: Shop) -> None:
+def test_state_editor_refuses_bad_json_and_queues_behind_a_locked_key(
+    page: Page, shop: Shop
+) -> None:
     key = unique("locked")
     shop.call(f"Cart/{key}/add", "apple")
     open_page(page, shop, f"state?service=Cart&key={key}")
