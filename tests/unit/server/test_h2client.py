@@ -23,6 +23,7 @@ from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.framing import Frame, FrameDecoder, encode_frame
 from perdure.protocol.ids import InvocationId
 from perdure.protocol.messages import MessageType, encode_message
+from perdure.server.invoker import h2client
 from perdure.server.invoker.h2client import H2Error, H2Pool, H2Stream
 
 CONTENT_TYPE = "application/vnd.restate.invocation.v6"
@@ -150,7 +151,10 @@ async def test_run_completes_while_the_request_body_is_open() -> None:
     assert open_at_end
 
 
-async def test_many_streams_share_one_connection_within_the_peer_limit() -> None:
+async def test_at_the_connection_bound_streams_wait_within_the_peer_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(h2client, "MAX_CONNECTIONS_PER_AUTHORITY", 1)
     peak = 0
     async with _served(max_streams=4) as url:
         pool = H2Pool()
@@ -167,13 +171,48 @@ async def test_many_streams_share_one_connection_within_the_peer_limit() -> None
             outputs = await asyncio.wait_for(
                 asyncio.gather(*(one(i) for i in range(20))), DEADLINE_S
             )
-            connections = len(pool._connections)
+            connections = sum(len(group) for group in pool._connections.values())
         finally:
             await pool.aclose()
     assert outputs == [f'"ran-s{i}"'.encode() for i in range(20)]
     assert connections == 1
     # Streams waited for a free slot instead of exceeding SETTINGS_MAX_CONCURRENT_STREAMS.
     assert peak == 4
+
+
+async def test_a_full_connection_gets_a_new_one_instead_of_waiting() -> None:
+    """Liveness: an attempt holds its stream while waiting for the calls it made, whose
+    attempts need streams too; a stream must not wait for a held one to finish."""
+    async with _served(max_streams=2) as url:
+        pool = H2Pool()
+        try:
+            held = [await _open(pool, url, "run_step", f"h{i}") for i in range(3)]
+            late = await asyncio.wait_for(_open(pool, url, "run_step", "late"), DEADLINE_S)
+            output, _ = await asyncio.wait_for(_exchange(late), DEADLINE_S)
+            [connections] = pool._connections.values()
+            for stream in held:
+                await asyncio.wait_for(_exchange(stream), DEADLINE_S)
+        finally:
+            await pool.aclose()
+    assert output == b'"ran-late"'
+    assert len(connections) == 2  # 3 held + 1 over connections of 2 streams each
+
+
+async def test_streams_per_connection_are_capped_below_the_peer_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(h2client, "MAX_STREAMS_PER_CONNECTION", 3)
+    async with _served(max_streams=1000) as url:
+        pool = H2Pool()
+        try:
+            streams = [await _open(pool, url, "run_step", f"c{i}") for i in range(7)]
+            [connections] = pool._connections.values()
+            counts = sorted(c.active_streams for c in connections)
+            for stream in streams:
+                await asyncio.wait_for(_exchange(stream), DEADLINE_S)
+        finally:
+            await pool.aclose()
+    assert counts == [1, 3, 3]
 
 
 async def test_messages_larger_than_every_flow_control_window() -> None:

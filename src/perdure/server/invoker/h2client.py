@@ -185,6 +185,7 @@ class H2Connection:
         self._going_away = False
         self._reader_task: asyncio.Task[None] | None = None
         self._settings_received = asyncio.Event()
+        self._reserved = 0
 
     @classmethod
     async def connect(
@@ -243,8 +244,21 @@ class H2Connection:
     def active_streams(self) -> int:
         return len(self._streams)
 
-    async def open_stream(self, headers: list[tuple[str, str]]) -> H2Stream:
-        """Send the request head (no END_STREAM); waits for a free concurrency slot."""
+    def free_slots(self, cap: int) -> int:
+        """How many more streams this connection takes now: the peer's limit and `cap`,
+        less the open streams and those promised to callers on their way (`reserve`)."""
+        limit = min(self._h2.remote_settings.max_concurrent_streams, cap)
+        return limit - self._h2.open_outbound_streams - self._reserved
+
+    def reserve(self) -> None:
+        """Promise one stream to a caller that will `open_stream` next."""
+        self._reserved += 1
+
+    async def open_stream(self, headers: list[tuple[str, str]], reserved: bool = False) -> H2Stream:
+        """Send the request head (no END_STREAM); waits for a free concurrency slot.
+        `reserved`: the caller holds a slot promised by `reserve`."""
+        if reserved:
+            self._reserved -= 1
         while True:
             if not self.usable:
                 raise self._error or H2Error(f"{self.authority} is going away")
@@ -413,11 +427,23 @@ class H2Connection:
         self._slots.fire()
 
 
+MAX_STREAMS_PER_CONNECTION = 256
+MAX_CONNECTIONS_PER_AUTHORITY = 64
+
+
 class H2Pool:
-    """One connection per deployment authority, replaced when it fails or goes away."""
+    """Connections per deployment authority: a new stream goes to a connection with a free
+    slot, and a new connection is opened when all are full (up to a bound), replacing those
+    that failed or went away.
+
+    Never waiting for a slot while a connection could be opened matters for liveness: an
+    attempt holds its stream while it waits for the calls it made, and those calls' attempts
+    need streams too. Streams per connection are capped below what the peer allows, because
+    servers keep per-stream state (hypercorn refuses more than 1000 in its priority tree).
+    """
 
     def __init__(self, connect_timeout_s: float = 10.0) -> None:
-        self._connections: dict[tuple[str, str, int], H2Connection] = {}
+        self._connections: dict[tuple[str, str, int], list[H2Connection]] = {}
         self._locks: dict[tuple[str, str, int], asyncio.Lock] = {}
         self._retired: set[H2Connection] = set()
         self._closing: set[asyncio.Task[None]] = set()
@@ -443,24 +469,34 @@ class H2Pool:
             (":path", path),
             *headers,
         ]
-        return await connection.open_stream(request)
+        return await connection.open_stream(request, reserved=True)
 
     async def _connection(self, scheme: str, host: str, port: int, tls: bool) -> H2Connection:
+        """A connection with a slot reserved for the caller."""
         key = (scheme, host, port)
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            current = self._connections.get(key)
-            if current is not None and current.usable:
-                return current
-            if current is not None:
-                self._retired.add(current)
-                self._close_retired()
-            logger.debug("opening an HTTP/2 connection to %s:%d", host, port)
-            connection = await H2Connection.connect(
-                host, port, tls=tls, timeout_s=self._connect_timeout_s
-            )
-            self._connections[key] = connection
-            return connection
+            connections = self._connections.setdefault(key, [])
+            for gone in [c for c in connections if not c.usable]:
+                connections.remove(gone)
+                self._retired.add(gone)
+            self._close_retired()
+            free = [c for c in connections if c.free_slots(MAX_STREAMS_PER_CONNECTION) > 0]
+            if free:
+                chosen = max(free, key=lambda c: c.free_slots(MAX_STREAMS_PER_CONNECTION))
+            elif connections and len(connections) >= MAX_CONNECTIONS_PER_AUTHORITY:
+                # At the bound: queue on the least busy connection for its next free slot.
+                chosen = min(connections, key=lambda c: c.active_streams)
+            else:
+                logger.debug(
+                    "opening HTTP/2 connection %d to %s:%d", len(connections) + 1, host, port
+                )
+                chosen = await H2Connection.connect(
+                    host, port, tls=tls, timeout_s=self._connect_timeout_s
+                )
+                connections.append(chosen)
+            chosen.reserve()
+            return chosen
 
     def _close_retired(self) -> None:
         # A connection that went away is closed once its last stream is done.
@@ -472,7 +508,8 @@ class H2Pool:
                 task.add_done_callback(self._closing.discard)
 
     async def aclose(self) -> None:
-        connections = [*self._connections.values(), *self._retired]
+        connections = [c for group in self._connections.values() for c in group]
+        connections += self._retired
         self._connections.clear()
         self._retired.clear()
         for connection in connections:
