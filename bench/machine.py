@@ -46,6 +46,7 @@ def machine_info(specs: list[SystemSpec]) -> dict[str, Any]:
         "usable_cores": len(os.sched_getaffinity(0)),
         "kernel": f"{platform.system()} {platform.release()} {platform.machine()}",
         "python": f"{platform.python_version()} ({platform.python_implementation()})",
+        # Other work on the machine skews every figure: said next to them.
         "load_average": os.getloadavg(),
         "perdure_git_sha": _git("rev-parse", "HEAD"),
         "perdure_git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),

@@ -33,8 +33,8 @@ class Plan:
     reps: int
     limit_s: float  # a phase that takes longer is cut and counted as failed
 
-    def concurrent_requests(self, level: int) -> int:
-        return max(self.concurrent, self.rounds * level)
+    def concurrent_requests(self, level: int, share: float = 1.0) -> int:
+        return max(level, round(max(self.concurrent, self.rounds * level) * share))
 
 
 class LoadGenerator:
@@ -125,9 +125,9 @@ def measure(
     phases: dict[str, dict[str, Any]] = {}
     plan_phases = [
         ("warmup", plan.warmup, min(plan.warmup, hi)),
-        ("seq", plan.sequential, 1),
-        ("lo", plan.concurrent_requests(lo), lo),
-        ("hi", plan.concurrent_requests(hi), hi),
+        ("seq", max(2, round(plan.sequential * workload.sequential_share)), 1),
+        ("lo", plan.concurrent_requests(lo, workload.concurrent_share), lo),
+        ("hi", plan.concurrent_requests(hi, workload.concurrent_share), hi),
     ]
     for tag, requests, concurrency in plan_phases:
         before = {role: cpu_seconds(pids) for role, pids in roles.items()}
@@ -138,14 +138,18 @@ def measure(
         result["concurrency"] = concurrency
         result["requests"] = requests
         phases[tag] = result
+        if result["failures"].get("phase limit"):
+            break  # stuck: the runner starts the system again for the next workload
+    stuck = [tag for tag, result in phases.items() if result["failures"].get("phase limit")]
     record: dict[str, Any] = {
         "phases": phases,
+        "stuck_in": stuck[0] if stuck else None,
         "peak_rss_mb": {role: peak_rss_mb(pids) for role, pids in roles.items()},
         "peak_rss_reset": rss_reset,
         "pids": roles,
         "check": None,
     }
-    if workload.counter_key is not None:
+    if workload.counter_key is not None and not stuck:
         adds: dict[str, int] = {}
         for result in phases.values():
             for key, n in result["per_key"].items():

@@ -16,19 +16,24 @@ Rows = dict[tuple[str, str], dict[str, Any]]
 
 
 def problems_of(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Failed exact-count checks, failed requests, systems that did not start."""
+    """Failed exact-count checks, failed calls, and errors (a system that did not start or
+    died, a measurement that broke)."""
     checks = [r["record"]["check"] for r in results if r["record"] and r["record"]["check"]]
-    failed_requests = sum(
+    failed_calls = sum(
         p["failed"] for r in results if r["record"] for p in r["record"]["phases"].values()
     )
-    not_started = sorted({r["system"] for r in results if r["error"]})
+    errors = [
+        {"system": r["system"], "workload": r["workload"], "rep": r["rep"], "error": r["error"]}
+        for r in results
+        if r["error"]
+    ]
     failed_checks = sum(not c["passed"] for c in checks)
     return {
         "checks": len(checks),
         "failed_checks": failed_checks,
-        "failed_requests": failed_requests,
-        "systems_not_started": not_started,
-        "any": bool(failed_checks or failed_requests or not_started),
+        "failed_calls": failed_calls,
+        "errors": errors,
+        "any": bool(failed_checks or failed_calls or errors),
     }
 
 
@@ -55,6 +60,11 @@ def print_report(
     print(
         f"plan {plan.name}: {plan.reps} repetition(s), warm-up {plan.warmup}, sequential "
         f"{plan.sequential}, concurrent max({plan.concurrent}, {plan.rounds} x level) calls/phase"
+    )
+    start, end = machine["load_average"], machine.get("load_average_end", ("?",) * 3)
+    print(
+        f"load average (1/5/15 min) at start {' '.join(f'{x:.2f}' for x in start)}, at end "
+        f"{' '.join(f'{x:.2f}' if isinstance(x, float) else x for x in end)}"
     )
     print("durability:")
     for spec in specs:
@@ -83,10 +93,13 @@ def print_report(
         )
     elif problems["checks"]:
         print(f"exact-count checks: all {problems['checks']} passed")
-    if problems["failed_requests"]:
-        print(f"!!! {problems['failed_requests']} calls failed (see the ERRORS lines above)")
-    for system in problems["systems_not_started"]:
-        print(f"!!! {system} did not start (see above)")
+    if problems["failed_calls"]:
+        print(f"!!! {problems['failed_calls']} calls failed (see the ERRORS lines above)")
+    for error in problems["errors"]:
+        print(
+            f"!!! ERROR {error['workload']} on {error['system']} (rep {error['rep']}): "
+            f"{error['error']}"
+        )
     print(f"total {total_s:.0f} s")
 
 

@@ -10,10 +10,13 @@ the ratio to restate-server in the same run. See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +31,13 @@ from bench.machine import machine_info  # noqa: E402
 from bench.measure import LoadGenerator, Plan, measure  # noqa: E402
 from bench.output import print_report, problems_of, write_json  # noqa: E402
 from bench.report import summarise  # noqa: E402
-from bench.systems import BASE_SYSTEMS, SystemSpec, start_system, with_inactivity_0  # noqa: E402
+from bench.systems import (  # noqa: E402
+    BASE_SYSTEMS,
+    RunningSystem,
+    SystemSpec,
+    start_system,
+    with_inactivity_0,
+)
 from bench.workloads import WORKLOADS  # noqa: E402
 from tests.support.netns import loopback_only_problem  # noqa: E402
 
@@ -36,11 +45,9 @@ RUN_VIA = "run it as `scripts/bench bench/run.py` (a loopback-only network names
 
 PLANS = {
     "full": Plan(
-        "full", warmup=256, sequential=300, concurrent=2000, rounds=16, reps=2, limit_s=300
+        "full", warmup=256, sequential=300, concurrent=2000, rounds=16, reps=2, limit_s=120
     ),
-    "quick": Plan(
-        "quick", warmup=128, sequential=40, concurrent=300, rounds=4, reps=1, limit_s=120
-    ),
+    "quick": Plan("quick", warmup=128, sequential=40, concurrent=300, rounds=4, reps=1, limit_s=45),
     "smoke": Plan("smoke", warmup=4, sequential=5, concurrent=10, rounds=1, reps=1, limit_s=60),
 }
 SMOKE_SYSTEMS = ["restate", "perdure-dev"]
@@ -69,6 +76,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="skip the inactivity-timeout-0 variants of W1-W3",
     )  # fmt: skip
     parser.add_argument("--reps", type=int, help="repetitions (default: full 2, quick/smoke 1)")
+    parser.add_argument(
+        "--phase-limit", type=float, metavar="S",
+        help="seconds a phase may take before the system counts as stuck (default: plan's)",
+    )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, data)")
     args = parser.parse_args(argv)
     if args.reps is not None and args.reps < 1:
@@ -79,7 +90,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def chosen(args: argparse.Namespace) -> tuple[Plan, list[SystemSpec], list[str]]:
     plan = PLANS["smoke" if args.smoke else "quick" if args.quick else "full"]
     if args.reps:
-        plan = Plan(**{**plan.__dict__, "reps": args.reps})
+        plan = replace(plan, reps=args.reps)
+    if args.phase_limit:
+        plan = replace(plan, limit_s=args.phase_limit)
     bases = args.systems or (SMOKE_SYSTEMS if args.smoke else list(BASE_SYSTEMS))
     workloads = args.workloads or (SMOKE_WORKLOADS if args.smoke else list(WORKLOADS))
     specs = [BASE_SYSTEMS[b] for b in BASE_SYSTEMS if b in bases]
@@ -92,41 +105,73 @@ def chosen(args: argparse.Namespace) -> tuple[Plan, list[SystemSpec], list[str]]
 def run_system(
     spec: SystemSpec, workloads: list[str], plan: Plan, workdir: Path, rep: int
 ) -> list[dict[str, Any]]:
-    """Start `spec` from scratch, measure its workloads, stop it; one result per workload."""
-    mine = [w for w in workloads if not spec.inactivity_0 or WORKLOADS[w].in_inactivity_0]
+    """Start `spec` from scratch, measure its workloads in turn, stop it; one result per
+    workload. A workload that leaves the system stuck (a phase hit the limit) is reported and
+    the system is started afresh for the next one."""
+    todo = [w for w in workloads if not spec.inactivity_0 or WORKLOADS[w].in_inactivity_0]
     results: list[dict[str, Any]] = []
     base = {"system": spec.name, "rep": rep}
-    began = time.monotonic()
-    try:
-        system = start_system(spec, workdir)
-    except (Exception, pytest.fail.Exception) as exc:
-        error = f"{spec.name} did not start: {exc}"
-        print(f"!!! {error}", file=sys.stderr, flush=True)
-        return [{**base, "workload": w, "record": None, "error": error} for w in mine]
-    startup_s = time.monotonic() - began
-    try:
-        load = LoadGenerator(system.ingress_url)
+    starts = 0
+    while todo:
+        starts += 1
+        began = time.monotonic()
         try:
-            for name in mine:
-                print(f"... rep {rep} {spec.name}: {name}", file=sys.stderr, flush=True)
-                t0 = time.monotonic()
-                record = measure(system, WORKLOADS[name], plan, load)
-                record["elapsed_s"] = time.monotonic() - t0
-                record["startup_s"] = startup_s
-                results.append({**base, "workload": name, "record": record, "error": None})
-                report_problems(results[-1])
+            system = start_system(spec, workdir / f"start{starts}")
+        except (Exception, pytest.fail.Exception) as exc:
+            error = f"{spec.name} did not start: {exc}"
+            print(f"!!! {error}", flush=True)
+            return results + [{**base, "workload": w, "record": None, "error": error} for w in todo]
+        startup_s = time.monotonic() - began
+        try:
+            load = LoadGenerator(system.ingress_url)
+            try:
+                while todo:
+                    name = todo.pop(0)
+                    print(f"... rep {rep} {spec.name}: {name}", file=sys.stderr, flush=True)
+                    result = {**base, "workload": name, **measured(system, name, plan, load)}
+                    result["startup_s"] = startup_s
+                    results.append(result)
+                    report_problems(result)
+                    if result["record"] is None or result["record"]["stuck_in"]:
+                        break
+            finally:
+                load.close()
         finally:
-            load.close()
-    finally:
-        system.stop()
+            system.stop()
     return results
 
 
+def measured(system: RunningSystem, name: str, plan: Plan, load: LoadGenerator) -> dict[str, Any]:
+    """{"record": the measurement, "error": None}, or what went wrong: a measurement that
+    breaks (a server that died, a counter that cannot be read, a stuck phase) is reported, and
+    the run goes on with the next workload."""
+    began = time.monotonic()
+    record: dict[str, Any] | None = None
+    error = None
+    try:
+        record = measure(system, WORKLOADS[name], plan, load)
+        record["elapsed_s"] = time.monotonic() - began
+        if record["stuck_in"]:
+            phase = record["phases"][record["stuck_in"]]
+            error = (
+                f"stuck: phase {record['stuck_in']} answered {phase['ok']} of "
+                f"{phase['requests']} calls within {plan.limit_s:g} s"
+            )
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    exited = {p.name: p.exit_code() for p in system.processes() if p.exit_code() is not None}
+    if exited:
+        error = (f"{error}; " if error else "") + f"exited: {exited}"
+    return {"record": record, "error": error}
+
+
 def report_problems(result: dict[str, Any]) -> None:
-    record, where = (
-        result["record"],
-        f"{result['workload']} on {result['system']} (rep {result['rep']})",
-    )
+    where = f"{result['workload']} on {result['system']} (rep {result['rep']})"
+    if result["error"]:
+        print(f"!!! ERROR {where}: {result['error']}", flush=True)
+    record = result["record"]
+    if record is None:
+        return
     for tag, phase in record["phases"].items():
         if phase["failed"]:
             print(
@@ -156,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
+    # SIGTERM (a timeout, a CI kill) unwinds like Ctrl-C, so every started process is stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     workdir = Path(tempfile.mkdtemp(prefix="perdure-bench-"))
     machine_before = machine_info(specs)
     began = time.monotonic()
@@ -171,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     total_s = time.monotonic() - began
+    machine_before["load_average_end"] = os.getloadavg()
     rows = summarise(results)
     print_report(machine_before, plan, specs, workloads, rows, results, total_s)
     if args.json:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tests.support.endpoint import Endpoint, hypercorn, perdure_serve
 from tests.support.perdure import PerdureServer
+from tests.support.process import ManagedProcess
 from tests.support.registration import register, wait_for_ingress_services
 from tests.support.restate_server import ALWAYS_SUSPEND_ENV, BASE_ENV, RestateServer
 
@@ -73,6 +74,10 @@ class RunningSystem:
     @property
     def ingress_url(self) -> str:
         return self.server.ingress_url
+
+    def processes(self) -> list[ManagedProcess]:
+        parts = [self.server.process, self.endpoint.process if self.endpoint else None]
+        return [p for p in parts if p is not None]
 
     def stop(self) -> None:
         if self.endpoint is not None:

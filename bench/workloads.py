@@ -27,6 +27,10 @@ class Workload:
     counter_key: Callable[[int], str] | None = None
     # Latency figures are reported minus this (W5: the sleep itself).
     baseline_ms: float = 0.0
+    # Of the plan's sequential / concurrent calls, this share (W5 sleeps, so half as many run
+    # one at a time; a W4 call is 11 invocations, so 0.3 as many run concurrently).
+    sequential_share: float = 1.0
+    concurrent_share: float = 1.0
     # Runs in the inactivity-timeout-0 variants too.
     in_inactivity_0: bool = False
 
@@ -77,6 +81,8 @@ WORKLOADS: dict[str, Workload] = {
             f"W4 fan-out of {FANOUT_WIDTH} calls, gathered",
             lambda tag, i: ("/Fanout/run", i),
             expected=lambda i: FANOUT_WIDTH * i + sum(range(FANOUT_WIDTH)),
+            sequential_share=0.5,
+            concurrent_share=0.3,
         ),
         Workload(
             "w5",
@@ -84,6 +90,7 @@ WORKLOADS: dict[str, Workload] = {
             lambda tag, i: ("/Sleeper/nap", i),
             expected=lambda i: i,
             baseline_ms=float(SLEEP_MS),
+            sequential_share=0.5,
         ),
     )
 }
