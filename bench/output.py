@@ -78,11 +78,12 @@ def print_report(
             print(table(rows, names, workloads, which))
     print()
     print(LEGEND)
-    if rows:
-        core = max(r["client_core_max"]["max"] for r in rows.values())
-        cpu = sorted(r["client_cpu"]["median"] for r in rows.values())
+    cores = [r["client_core_max"]["max"] for r in rows.values()]
+    cpus = sorted(r["client_cpu"]["median"] for r in rows.values())
+    core, cpu = [c for c in cores if c is not None], [c for c in cpus if c is not None]
+    if core and cpu:
         print(
-            f"load generator (a process of its own, not counted above): at most {core:.0%} of "
+            f"load generator (a process of its own, not counted above): at most {max(core):.0%} of "
             f"one core in any phase, {cpu[0]:.2f}-{cpu[-1]:.2f} ms CPU per call"
         )
     problems = problems_of(results)

@@ -30,34 +30,36 @@ def _minus(value: float | None, baseline: float) -> float | None:
 
 def figures(record: dict[str, Any], baseline_ms: float) -> dict[str, float | None]:
     """One repetition's figures. Latencies in ms minus the workload's baseline (W5's sleep);
-    CPU in ms per answered call over the three measured phases; RSS in MB."""
+    CPU in ms per answered call over the measured phases; RSS in MB. A phase that never ran
+    (an earlier one got stuck) gives None."""
     phases = record["phases"]
+    measured = [phases[t] for t in MEASURED if t in phases]
+    empty: dict[str, Any] = {"latencies_ms": [], "ok": 0, "wall_s": 0.0}
     out: dict[str, float | None] = {}
-    seq = phases["seq"]["latencies_ms"]
     for q in (50, 90, 99):
+        seq = phases.get("seq", empty)["latencies_ms"]
         out[f"seq_p{q}"] = _minus(percentile(seq, q), baseline_ms)
     for tag in ("lo", "hi"):
-        phase = phases[tag]
+        phase = phases.get(tag, empty)
         out[f"{tag}_rps"] = phase["ok"] / phase["wall_s"] if phase["wall_s"] > 0 else None
         for q in (50, 99):
             out[f"{tag}_p{q}"] = _minus(percentile(phase["latencies_ms"], q), baseline_ms)
-    calls = sum(phases[t]["ok"] for t in MEASURED)
+    calls = sum(p["ok"] for p in measured)
     total_cpu = 0.0
     for role in ("server", "endpoint"):
         if role in record["peak_rss_mb"]:
-            cpu = sum(phases[t]["cpu_s"][role] for t in MEASURED)
+            cpu = sum(p["cpu_s"][role] for p in measured)
             total_cpu += cpu
             out[f"cpu_{role}"] = cpu * 1000.0 / calls if calls else None
             out[f"rss_{role}"] = record["peak_rss_mb"][role]
         else:
             out[f"cpu_{role}"] = out[f"rss_{role}"] = None
     out["cpu_total"] = total_cpu * 1000.0 / calls if calls else None
-    client = sum(phases[t]["client_cpu_s"] for t in MEASURED)
+    client = sum(p["client_cpu_s"] for p in measured)
     out["client_cpu"] = client * 1000.0 / calls if calls else None
-    out["client_core_max"] = max(
-        phases[t]["client_cpu_s"] / phases[t]["wall_s"] for t in MEASURED if phases[t]["wall_s"]
-    )
-    out["failed"] = float(sum(phases[t]["failed"] for t in phases))
+    shares = [p["client_cpu_s"] / p["wall_s"] for p in measured if p["wall_s"] > 0]
+    out["client_core_max"] = max(shares) if shares else None
+    out["failed"] = float(sum(p["failed"] for p in phases.values()))
     return out
 
 

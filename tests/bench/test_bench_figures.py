@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench.measure import exact_count_check
-from bench.report import percentile
+from bench.report import figures, percentile
 from bench.run import report_problems
 
 
@@ -42,3 +42,23 @@ def test_a_failed_count_is_printed_loudly(capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     assert "!!! FAIL exact count: w3-1 on perdure-dev (rep 1)" in out
     assert "counters sum to 4 but 5 adds were answered 200" in out
+
+
+def test_phases_that_never_ran_give_no_figures() -> None:
+    """A phase that got stuck ends the workload: the later phases have no figures."""
+    phase = {
+        "latencies_ms": [10.0, 20.0],
+        "ok": 2,
+        "failed": 0,
+        "wall_s": 0.5,
+        "client_cpu_s": 0.01,
+        "cpu_s": {"server": 0.02},
+    }
+    stuck = {**phase, "latencies_ms": [], "ok": 0, "failed": 32}
+    record = {"phases": {"seq": phase, "lo": stuck}, "peak_rss_mb": {"server": 60.0}}
+    out = figures(record, baseline_ms=0.0)
+    assert out["seq_p50"] == pytest.approx(15.0)
+    assert out["lo_rps"] == 0.0 and out["lo_p50"] is None
+    assert out["hi_rps"] is None and out["hi_p99"] is None
+    assert out["cpu_server"] == pytest.approx(20.0)  # 2 x 20 ms over the 2 answered calls
+    assert out["cpu_endpoint"] is None and out["failed"] == 32
