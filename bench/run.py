@@ -47,7 +47,7 @@ PLANS = {
     "full": Plan(
         "full", warmup=256, sequential=300, concurrent=2000, rounds=16, reps=2, limit_s=120
     ),
-    "quick": Plan("quick", warmup=128, sequential=40, concurrent=300, rounds=4, reps=1, limit_s=45),
+    "quick": Plan("quick", warmup=128, sequential=40, concurrent=300, rounds=4, reps=1, limit_s=30),
     "smoke": Plan("smoke", warmup=4, sequential=5, concurrent=10, rounds=1, reps=1, limit_s=60),
 }
 SMOKE_SYSTEMS = ["restate", "perdure-dev"]
