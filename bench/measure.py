@@ -5,6 +5,7 @@ peak RSS over the whole measurement; counter workloads end with the exact-count 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -116,6 +117,12 @@ def exact_count_check(per_key_adds: dict[str, int], values: dict[str, int | str]
     }
 
 
+def phase_tag(system: str, phase: str) -> str:
+    """A tag for workflow keys and counter prefixes: `perdure-dev/inact0` has a slash, which
+    would split the ingress path `/SignUp/{key}/run`."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{system}-{phase}")
+
+
 def measure(
     system: RunningSystem, workload: Workload, plan: Plan, load: LoadGenerator
 ) -> dict[str, Any]:
@@ -132,7 +139,7 @@ def measure(
     for tag, requests, concurrency in plan_phases:
         before = {role: cpu_seconds(pids) for role, pids in roles.items()}
         result = load.phase(
-            workload, f"{system.spec.name}-{tag}", requests, concurrency, plan.limit_s
+            workload, phase_tag(system.spec.name, tag), requests, concurrency, plan.limit_s
         )
         result["cpu_s"] = {role: cpu_seconds(pids) - before[role] for role, pids in roles.items()}
         result["concurrency"] = concurrency

@@ -78,9 +78,9 @@ def print_report(
             print(table(rows, names, workloads, which))
     print()
     print(LEGEND)
-    cores = [r["client_core_max"]["max"] for r in rows.values()]
-    cpus = sorted(r["client_cpu"]["median"] for r in rows.values())
-    core, cpu = [c for c in cores if c is not None], [c for c in cpus if c is not None]
+    core = [r["client_core_max"]["max"] for r in rows.values()]
+    core = [c for c in core if c is not None]
+    cpu = sorted(c for r in rows.values() if (c := r["client_cpu"]["median"]) is not None)
     if core and cpu:
         print(
             f"load generator (a process of its own, not counted above): at most {max(core):.0%} of "

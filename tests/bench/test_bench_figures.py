@@ -3,11 +3,17 @@ line. No servers."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from bench.measure import exact_count_check
-from bench.report import figures, percentile
-from bench.run import report_problems
+from bench.machine import machine_info
+from bench.measure import exact_count_check, phase_tag
+from bench.output import print_report
+from bench.report import figures, percentile, summarise
+from bench.run import PLANS, report_problems
+from bench.systems import BASE_SYSTEMS, with_inactivity_0
+from bench.workloads import WORKLOADS
 
 
 def test_percentile_interpolates_between_closest_ranks() -> None:
@@ -62,3 +68,41 @@ def test_phases_that_never_ran_give_no_figures() -> None:
     assert out["hi_rps"] is None and out["hi_p99"] is None
     assert out["cpu_server"] == pytest.approx(20.0)  # 2 x 20 ms over the 2 answered calls
     assert out["cpu_endpoint"] is None and out["failed"] == 32
+
+
+def test_phase_tags_make_valid_workflow_keys() -> None:
+    """`…/inact0` system names must not split the ingress path of a workflow key."""
+    for spec in BASE_SYSTEMS.values():
+        for named in (spec, with_inactivity_0(spec)):
+            path, _ = WORKLOADS["w2"].request(phase_tag(named.name, "hi"), 7)
+            assert path.count("/") == 3, path
+            assert path.startswith("/SignUp/") and path.endswith("-7/run")
+
+
+def _phase(ok: int, failed: int) -> dict[str, Any]:
+    return {
+        "latencies_ms": [5.0] * ok,
+        "ok": ok,
+        "failed": failed,
+        "failures": {"HTTP 400": failed} if failed else {},
+        "error_samples": [],
+        "wall_s": 0.5,
+        "client_cpu_s": 0.01,
+        "cpu_s": {"server": 0.02},
+        "requests": ok + failed,
+    }
+
+
+def test_the_report_prints_rows_where_every_call_failed(capsys: pytest.CaptureFixture[str]) -> None:
+    def result(system: str, ok: int, failed: int) -> dict[str, Any]:
+        phases = {tag: _phase(ok, failed) for tag in ("warmup", "seq", "lo", "hi")}
+        record = {"phases": phases, "peak_rss_mb": {"server": 60.0}, "check": None}
+        return {"system": system, "workload": "w1", "rep": 1, "error": None, "record": record}
+
+    results = [result("restate", 4, 0), result("perdure-dev", 0, 4)]
+    specs = [BASE_SYSTEMS["restate"], BASE_SYSTEMS["perdure-dev"]]
+    plan = PLANS["smoke"]
+    print_report(machine_info(specs), plan, specs, ["w1"], summarise(results), results, 1.0)
+    out = capsys.readouterr().out
+    assert "ERRORS 16" in out
+    assert "!!! 16 calls failed" in out
