@@ -1,0 +1,1 @@
+"""Benchmarks (measurements, not timed tests): `scripts/bench bench/run.py`; see README.md."""
