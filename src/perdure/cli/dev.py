@@ -33,6 +33,7 @@ from perdure.sdk.endpoint import Endpoint
 from perdure.server.config import ConfigError, ServerConfig
 from perdure.server.embedded import EmbeddedApp, EmbeddedAppError, embedded_uri
 from perdure.server.invoker.in_process import AttemptRunner, ByteStreams
+from perdure.server.loop import run as run_loop
 from perdure.store.api import StoreLockedError
 
 logger = logging.getLogger("perdure.dev")
@@ -274,7 +275,7 @@ def command(
     app = embedded_app(found, app_uri(app_target))
     banner = _banner(app_target, config, app, found, remotes)
     try:
-        asyncio.run(_run(config, app, remotes, banner))
+        run_loop(_run(config, app, remotes, banner))
     except (StoreLockedError, EmbeddedAppError) as exc:
         raise click.ClickException(str(exc)) from None
     except ExceptionGroup as group:  # from the server's task group

@@ -21,6 +21,7 @@ import click
 
 from perdure.sdk.definition import ServiceDefinition
 from perdure.sdk.endpoint import app as make_app
+from perdure.server.loop import run as run_loop
 
 logger = logging.getLogger("perdure.serve")
 
@@ -153,6 +154,6 @@ def command(app_target: str, host: str, port: int, log_level: str) -> None:
         port,
     )
     try:
-        asyncio.run(serve(asgi_app, host, port))
+        run_loop(serve(asgi_app, host, port))
     except OSError as e:
         raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from e

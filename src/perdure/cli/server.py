@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from perdure.server.config import ConfigError, ServerConfig
+from perdure.server.loop import run as run_loop
 from perdure.store.api import StoreLockedError
 
 
@@ -63,7 +64,7 @@ def server(
         await run_server(config, shutdown=shutdown)
 
     try:
-        asyncio.run(main())
+        run_loop(main())
     except StoreLockedError as exc:
         raise click.ClickException(str(exc)) from None
 

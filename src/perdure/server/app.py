@@ -11,10 +11,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, cast
-
-from hypercorn.asyncio import serve as hypercorn_serve
-from hypercorn.config import Config as HypercornConfig
 
 from perdure.protocol.identity import RequestSigner, load_private_key_pem
 from perdure.server.admin.app import AdminApp
@@ -35,24 +31,13 @@ from perdure.server.engine import (
     StartAttempt,
     TimerService,
 )
+from perdure.server.http_server import serve_http
 from perdure.server.ingress.app import IngressApp
 from perdure.server.invoker import Invoker
 from perdure.store.api import Store
 from perdure.store.sqlite import SqliteStore
 
 logger = logging.getLogger(__name__)
-
-
-def _hypercorn_config(host: str, port: int) -> HypercornConfig:
-    config = HypercornConfig()
-    config.bind = [f"{host}:{port}"]
-    config.accesslog = None
-    # Through logging (configured by the command), not hypercorn's own stderr handler.
-    config.errorlog = logging.getLogger("hypercorn.error")
-    config.graceful_timeout = 2.0
-    # Long calls wait for their invocation; do not cut idle keep-alive connections early.
-    config.keep_alive_timeout = 75.0
-    return config
 
 
 async def _cleaner(processor: PartitionProcessor, clock: Clock, interval_ms: int) -> None:
@@ -156,14 +141,7 @@ async def run_server(
                     ("ingress", components.ingress, config.ingress_port),
                     ("admin", components.admin, config.admin_port),
                 ):
-                    group.create_task(
-                        hypercorn_serve(
-                            cast(Any, app),
-                            _hypercorn_config(config.host, port),
-                            shutdown_trigger=shutdown.wait,
-                        ),
-                        name=name,
-                    )
+                    group.create_task(serve_http(app, config.host, port, shutdown), name=name)
                 logger.info(
                     "perdure server ready: ingress http://%s:%d, admin http://%s:%d, data %s",
                     config.host,

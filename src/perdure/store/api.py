@@ -339,6 +339,13 @@ class ReadTxn(
 WriteTxn = ReadTxn
 
 
+@dataclass(frozen=True, slots=True)
+class JobFailed:
+    """What `write_many_nowait` gives for a job that raised (that job was rolled back)."""
+
+    error: Exception
+
+
 class Store(abc.ABC):
     """A durable store. Open it, use `write` and `read`, then `close` it."""
 
@@ -355,9 +362,35 @@ class Store(abc.ABC):
         """Run `fn` in a write transaction; return once it committed."""
         return await self.write_nowait(fn)
 
+    def write_many_nowait(
+        self, fns: Sequence[Callable[[WriteTxn], T]]
+    ) -> asyncio.Future[list[T | JobFailed]]:
+        """Queue several jobs at once, each rolled back alone if it raises; one future for
+        all of them, resolved once they committed, with each job's result or `JobFailed`.
+        A failure of the transaction itself fails the future (nothing was committed)."""
+        futures = [self.write_nowait(fn) for fn in fns]
+
+        async def collect() -> list[T | JobFailed]:
+            results: list[T | JobFailed] = []
+            for future in futures:
+                try:
+                    results.append(await future)
+                except StoreError:
+                    raise
+                except Exception as exc:
+                    results.append(JobFailed(exc))
+            return results
+
+        return asyncio.ensure_future(collect())
+
     @abc.abstractmethod
     async def read(self, fn: Callable[[ReadTxn], T]) -> T:
         """Run `fn` against a consistent read snapshot of committed data."""
+
+    @abc.abstractmethod
+    def schema_version(self) -> int:
+        """A number that changes whenever a committed write changed a deployment or a
+        service: what readers compare to know a cached schema value is still current."""
 
     @abc.abstractmethod
     async def query(self, sql: str) -> QueryResult:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
 from perdure.protocol.manifest import InputSpec
 from perdure.server.ingress.delay import parse_delay
 from perdure.server.ingress.errors import IngressError
-from perdure.server.ingress.routing import check_path, decode_key
+from perdure.server.ingress.routing import ServiceDirectory, check_path, decode_key
 from perdure.server.ingress.validation import content_type_matches, validate_input
+from perdure.store.api import ServiceRow, WriteTxn
+from perdure.store.sqlite import SqliteStore
 
 
 @pytest.mark.parametrize(
@@ -123,3 +129,31 @@ def test_content_type_wildcards() -> None:
     assert content_type_matches("application/*", "application/json")
     assert not content_type_matches("application/*", "text/plain")
     assert content_type_matches("application/json", "Application/JSON; charset=utf-8")
+
+
+async def test_the_service_directory_follows_registrations(tmp_path: Path) -> None:
+    store = SqliteStore.open(tmp_path / "data")
+
+    def register(handlers: list[str]) -> Callable[[WriteTxn], None]:
+        manifest = {"name": "Svc", "ty": "SERVICE", "handlers": [{"name": h} for h in handlers]}
+        return lambda txn: txn.put_service(
+            ServiceRow("Svc", "dp_1", 1, "SERVICE", True, json.dumps(manifest))
+        )
+
+    try:
+        directory = ServiceDirectory(store)
+        assert await directory.get("Svc") is None
+        await store.write(register(["a"]))
+        first = await directory.lookup("Svc")
+        assert [h.name for h in first.manifest.handlers] == ["a"]
+        assert await directory.get("Svc") is first  # cached while nothing changed
+        await store.write(lambda txn: txn.set_state("X", "k", b"s", b"v"))  # not schema
+        assert await directory.get("Svc") is first
+        await store.write(register(["a", "b"]))
+        again = await directory.lookup("Svc")
+        assert [h.name for h in again.manifest.handlers] == ["a", "b"]
+        await store.write(lambda txn: txn.delete_service("Svc"))
+        with pytest.raises(IngressError, match="not found"):
+            await directory.lookup("Svc")
+    finally:
+        await store.close()

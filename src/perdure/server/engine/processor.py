@@ -1,10 +1,14 @@
 """The partition processor: the single writer that applies commands in order.
 
-Commands arrive on a queue. The processor takes everything that is ready, hands each
-command to the store as its own write job (in queue order, so they are applied in that
-order and the store commits them as one group), and waits for the commit. Only then does
-it answer the submitters and run the effects (start attempts, arm timers, answer ingress
-callers): nothing is acknowledged before its transaction committed.
+Commands are submitted from the event loop. Everything submitted before the loop next
+runs the processor's flush goes to the store as one job list (`Store.write_many_nowait`):
+applied in submission order, each command in its own savepoint (a refused command rolls
+back alone), all committed together with whatever else the store's writer has queued
+(group commit). Flushes are pipelined: the next one is queued while the previous commits.
+
+Once a flush committed, the processor answers its submitters and runs its effects (start
+attempts, arm timers, answer ingress callers, forward notifications), flush by flush in
+commit order: nothing is acknowledged before its transaction committed.
 
 With SQLite every partition shares one writer connection, so one processor owns all
 partitions; a PostgreSQL store will run one processor per leased partition.
@@ -21,13 +25,16 @@ from typing import Any, Protocol, TypeVar
 from perdure.server.engine.api import Applied, Engine
 from perdure.server.engine.commands import Command, Effect
 from perdure.server.engine.errors import EngineError
-from perdure.store.api import Store
+from perdure.store.api import JobFailed, Store
 
 logger = logging.getLogger(__name__)
 
 R = TypeVar("R")
 EffectSink = Callable[[Effect], None]
-_MAX_BATCH = 512
+MAX_FLUSH = 512
+"""Commands per flush; more wait for the next one (bounds one transaction's work)."""
+
+_Pending = tuple[Command[Any], "asyncio.Future[Any]"]
 
 
 class Submit(Protocol):
@@ -42,40 +49,60 @@ class PartitionProcessor:
         self._store = store
         self._engine = engine
         self._effects = effects
-        self._queue: asyncio.Queue[tuple[Command[Any], asyncio.Future[Any]]] = asyncio.Queue()
+        self._pending: list[_Pending] = []
+        self._flush_scheduled = False
+        self._stopped = asyncio.Event()
 
     def submit_nowait(self, command: Command[R]) -> asyncio.Future[R]:
         """Queue a command; the future resolves with its reply after the commit (or with
         the `EngineError` that refused it)."""
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((command, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        self._pending.append((command, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
         return future
 
     async def submit(self, command: Command[R]) -> R:
         return await self.submit_nowait(command)
 
     async def run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < _MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            jobs = [
-                self._store.write_nowait(partial(self._engine.apply, command=cmd))
-                for cmd, _ in batch
+        """Kept running by the server while it serves; work happens in flushes."""
+        await self._stopped.wait()
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        while self._pending:
+            batch, self._pending = self._pending[:MAX_FLUSH], self._pending[MAX_FLUSH:]
+            jobs = [partial(self._engine.apply, command=command) for command, _ in batch]
+            done = self._store.write_many_nowait(jobs)
+            done.add_done_callback(partial(self._committed, batch))
+
+    def _committed(
+        self, batch: list[_Pending], done: asyncio.Future[list[Applied[Any] | JobFailed]]
+    ) -> None:
+        if done.cancelled():
+            results: list[Applied[Any] | JobFailed] = [
+                JobFailed(RuntimeError("the store was closed")) for _ in batch
             ]
-            for (command, reply), job in zip(batch, jobs, strict=True):
-                try:
-                    applied: Applied[Any] = await job
-                except Exception as exc:
-                    if not isinstance(exc, EngineError):
-                        logger.exception("command %s failed", type(command).__name__)
-                    if not reply.done():
-                        reply.set_exception(exc)
-                    continue
-                for effect in applied.effects:
-                    try:
-                        self._effects(effect)
-                    except Exception:
-                        logger.exception("effect %s failed", type(effect).__name__)
+        elif (error := done.exception()) is not None:
+            # The transaction failed: nothing of this flush was committed.
+            logger.error("a write transaction failed: %s", error)
+            results = [JobFailed(error) for _ in batch]  # type: ignore[arg-type]
+        else:
+            results = done.result()
+        for (command, reply), result in zip(batch, results, strict=True):
+            if isinstance(result, JobFailed):
+                if not isinstance(result.error, EngineError):
+                    logger.error("command %s failed", type(command).__name__, exc_info=result.error)
                 if not reply.done():
-                    reply.set_result(applied.reply)
+                    reply.set_exception(result.error)
+                continue
+            for effect in result.effects:
+                try:
+                    self._effects(effect)
+                except Exception:
+                    logger.exception("effect %s failed", type(effect).__name__)
+            if not reply.done():
+                reply.set_result(result.reply)

@@ -2,9 +2,11 @@
 
 Every engine function takes an `EngineTxn` (`tx`) instead of threading the transaction,
 the outcome and the clock by hand. It also keeps the invocation rows this command read or
-wrote (so a row is read once per command and every function sees the latest version), and
-records the notifications appended, so that `finish` can tell running streaming attempts
-about them once the transaction committed.
+wrote: a row is read once per command, every function sees its latest version, and it is
+written to the store once, when the command ends (`finish`), however often it changed.
+Nothing reads invocation rows from the store but through `get` (bulk queries run at the
+start of a command: `recover`, `cleanup`), so deferring the write changes no answer.
+`finish` also tells running streaming attempts about the notifications appended.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class EngineTxn:
         self.now = now
         self.effects: list[Effect] = []
         self._rows: dict[str, InvocationRow | None] = {}
+        self._dirty: dict[str, InvocationRow | None] = {}  # to write at the end; None: delete
         self._services: dict[str, ServiceInfo | None] = {}
         self._notifications: list[JournalEntryRow] = []
 
@@ -62,13 +65,11 @@ class EngineTxn:
         return row if cached is None else cached
 
     def put(self, row: InvocationRow) -> InvocationRow:
-        self.store.put_invocation(row)
-        self._rows[row.id] = row
+        self._rows[row.id] = self._dirty[row.id] = row
         return row
 
     def delete(self, invocation_id: str) -> None:
-        self.store.delete_invocation(invocation_id)
-        self._rows[invocation_id] = None
+        self._rows[invocation_id] = self._dirty[invocation_id] = None
 
     def move(self, row: InvocationRow, event: Event) -> InvocationRow:
         """`row` after `event`, per the lifecycle table (not stored yet)."""
@@ -117,7 +118,14 @@ class EngineTxn:
         """The command's effects, plus a `NotificationCommitted` for every notification
         appended to an invocation that is running when the command ends. The status is read
         now, not at append time: an entry appended before a new attempt began in this same
-        command is inside that attempt's replay, and the invoker drops it by index."""
+        command is inside that attempt's replay, and the invoker drops it by index. Writes
+        the invocation rows this command changed."""
+        for invocation_id, changed in self._dirty.items():
+            if changed is None:
+                self.store.delete_invocation(invocation_id)
+            else:
+                self.store.put_invocation(changed)
+        self._dirty.clear()
         for entry in self._notifications:
             row = self.get(entry.invocation_id)
             if row is not None and row.status == InvocationStatus.RUNNING:

@@ -37,10 +37,10 @@ from perdure.server.ingress.invocations import InvocationRoutes
 from perdure.server.ingress.responses import ingress_error, invocation_result, rfc3339
 from perdure.server.ingress.routing import (
     CallTarget,
+    ServiceDirectory,
     check_headers,
     check_path,
     forwarded_headers,
-    lookup_service,
     new_api_target,
     target_of,
 )
@@ -62,7 +62,8 @@ class IngressApp:
         self._store = store
         self._submit = submit
         self._waiters = waiters
-        self._invocations = InvocationRoutes(config, store, submit, waiters)
+        self._services = ServiceDirectory(store)
+        self._invocations = InvocationRoutes(config, store, submit, waiters, self._services)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -112,14 +113,15 @@ class IngressApp:
             services = await self._store.read(lambda txn: txn.list_services())
             return json_response(200, {"services": [s.name for s in services]})
         if rest[:1] in (["call"], ["send"], ["scope"]):
-            return await self._invoke(request, await new_api_target(self._store, request, rest))
+            target = await new_api_target(self._services, request, rest)
+            return await self._invoke(request, target)
         answered = await self._invocations.route(request, rest)
         if answered is not None:
             return answered
         raise IngressError(404, f"not found: {request.path}")
 
     async def _parse_call(self, segments: list[str]) -> CallTarget:
-        info = await lookup_service(self._store, segments[0])
+        info = await self._services.lookup(segments[0])
         rest = segments[1:]
         keyed = info.manifest.ty != "SERVICE"
         send = bool(rest) and rest[-1] == "send" and len(rest) == (3 if keyed else 2)

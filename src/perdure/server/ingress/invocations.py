@@ -18,7 +18,6 @@ from perdure.server.engine import (
     CompleteSignal,
     NotFound,
     ResultWaiters,
-    ServiceInfo,
     Submit,
     completed_result,
     idempotent_invocation_id,
@@ -27,6 +26,7 @@ from perdure.server.engine import (
 from perdure.server.http import Request, Response, json_response
 from perdure.server.ingress.errors import IngressError
 from perdure.server.ingress.responses import invocation_result
+from perdure.server.ingress.routing import ServiceDirectory
 from perdure.store.api import Store
 
 NOT_READY = "the invocation exists but has not completed yet"
@@ -54,12 +54,18 @@ def _method(request: Request, allowed: str) -> None:
 
 class InvocationRoutes:
     def __init__(
-        self, config: ServerConfig, store: Store, submit: Submit, waiters: ResultWaiters
+        self,
+        config: ServerConfig,
+        store: Store,
+        submit: Submit,
+        waiters: ResultWaiters,
+        services: ServiceDirectory | None = None,
     ) -> None:
         self._config = config
         self._store = store
         self._submit = submit
         self._waiters = waiters
+        self._services = services or ServiceDirectory(store)
 
     async def route(self, request: Request, rest: list[str]) -> Response | None:
         """Answer `/restate/<rest>` if it is one of these routes, else None."""
@@ -150,8 +156,8 @@ class InvocationRoutes:
         finally:
             if waiter is not None:
                 self._waiters.discard(invocation_id, waiter)
-        service = await self._store.read(lambda txn: txn.get_service(row.service))
-        handler = ServiceInfo.from_row(service).handler(row.handler) if service else None
+        service = await self._services.get(row.service)
+        handler = service.handler(row.handler) if service else None
         return invocation_result(invocation_id, result, handler.output if handler else None)
 
     async def _complete_awakeable(self, request: Request, text: str, reject: bool) -> Response:

@@ -55,14 +55,37 @@ def decode_key(text: str) -> str:
         raise IngressError(400, "cannot decode the key: invalid UTF-8") from None
 
 
-async def lookup_service(store: Store, name: str) -> ServiceInfo:
-    row = await store.read(lambda txn: txn.get_service(name))
-    if row is None:
-        raise IngressError(
-            404,
-            f"service '{name}' not found, make sure to register the service before calling it.",
-        )
-    return ServiceInfo.from_row(row)
+class ServiceDirectory:
+    """The registered services as the ingress sees them, cached until the store's schema
+    version moves (a registration committed), so a call costs no store read for them."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._version = -1
+        self._known: dict[str, ServiceInfo | None] = {}
+
+    async def get(self, name: str) -> ServiceInfo | None:
+        version = self._store.schema_version()
+        if version != self._version:
+            self._known.clear()
+            self._version = version
+        if name not in self._known:
+            row = await self._store.read(lambda txn: txn.get_service(name))
+            # Keep it only if no registration committed while we read.
+            info = None if row is None else ServiceInfo.from_row(row)
+            if self._store.schema_version() == version:
+                self._known[name] = info
+            return info
+        return self._known[name]
+
+    async def lookup(self, name: str) -> ServiceInfo:
+        info = await self.get(name)
+        if info is None:
+            raise IngressError(
+                404,
+                f"service '{name}' not found, make sure to register the service before calling it.",
+            )
+        return info
 
 
 def target_of(
@@ -87,7 +110,9 @@ def target_of(
     return CallTarget(info, handler, key, send)
 
 
-async def new_api_target(store: Store, request: Request, rest: list[str]) -> CallTarget:
+async def new_api_target(
+    services: ServiceDirectory, request: Request, rest: list[str]
+) -> CallTarget:
     """`rest` follows `/restate/`: `call|send/{svc}[/{key}]/{handler}` or `scope/…`."""
     if rest[0] == "scope":
         raise IngressError(400, SCOPE_REFUSED)
@@ -95,7 +120,7 @@ async def new_api_target(store: Store, request: Request, rest: list[str]) -> Cal
         raise IngressError(405, f"method {request.method} not allowed: use POST")
     if len(rest) < 3:
         raise IngressError(400, f"bad path '{request.path}'")
-    info = await lookup_service(store, rest[1])
+    info = await services.lookup(rest[1])
     return target_of(info, rest[2:], send=rest[0] == "send", path=request.path)
 
 

@@ -6,7 +6,10 @@ last commits on power loss; it is faster and is offered as an explicit choice.
 
 Group commit: the writer thread takes every job that is queued, runs them in one
 `BEGIN IMMEDIATE` transaction (each in its own savepoint, so one failing job rolls back
-alone) and commits once; only then are the jobs' futures resolved.
+alone) and commits once; only then are the jobs' futures resolved (one event-loop wake-up
+per transaction). The writer keeps the invocation rows it read or wrote in a write-through
+cache (`tables.RowCache`) that follows the savepoints and the commit, so a row read by the
+next command costs no query.
 
 Reads run on a separate reader thread with its own connection; WAL gives them a
 consistent snapshot of committed data without blocking the writer. Introspection queries
@@ -16,18 +19,20 @@ consistent snapshot of committed data without blocking the writer. Introspection
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from perdure.store.api import (
+    JobFailed,
     QueryResult,
     ReadTxn,
     Store,
@@ -37,7 +42,7 @@ from perdure.store.api import (
 )
 from perdure.store.migrations import migrations
 from perdure.store.sqlite.query import QueryRunner
-from perdure.store.sqlite.tables import SqliteTxn
+from perdure.store.sqlite.tables import RowCache, SqliteTxn
 from perdure.store.sqlite.views import install_views
 
 logger = logging.getLogger(__name__)
@@ -51,24 +56,38 @@ _MAX_GROUP = 256
 
 @dataclass(slots=True)
 class _Job:
-    fn: Callable[[SqliteTxn], Any]
+    """One write or read job; `many`: several functions, each in its own savepoint, whose
+    results (or `JobFailed`) come back together as a list."""
+
+    fns: Sequence[Callable[[SqliteTxn], Any]]
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    many: bool = False
 
 
 _STOP = object()
+Resolution = tuple[_Job, Any, BaseException | None]
 
 
-def _resolve(job: _Job, result: Any, error: BaseException | None) -> None:
-    def apply() -> None:
+def _apply(resolutions: list[Resolution]) -> None:
+    for job, result, error in resolutions:
         if job.future.done():
-            return
+            continue
         if error is not None:
             job.future.set_exception(error)
         else:
             job.future.set_result(result)
 
-    job.loop.call_soon_threadsafe(apply)
+
+def _resolve_all(resolutions: list[Resolution]) -> None:
+    """Hand results to their event loops: one wake-up per loop, not one per job."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Resolution]] = {}
+    for resolution in resolutions:
+        by_loop.setdefault(resolution[0].loop, []).append(resolution)
+    for loop, items in by_loop.items():
+        # A closed loop raises RuntimeError: nobody waits for these any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_apply, items)
 
 
 def _connect(path: Path, synchronous: Synchronous) -> sqlite3.Connection:
@@ -101,6 +120,8 @@ class _Worker(threading.Thread):
         self._writer = writer
         self._before_commit = before_commit
         self.jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self.rows = RowCache() if writer else None
+        self.schema_version = 0
 
     def run(self) -> None:
         try:
@@ -133,30 +154,43 @@ class _Worker(threading.Thread):
         try:
             self._conn.execute("BEGIN")
             try:
-                result = job.fn(SqliteTxn(self._conn))
+                result = job.fns[0](SqliteTxn(self._conn))
             finally:
                 self._conn.execute("COMMIT")
         except BaseException as exc:
-            _resolve(job, None, exc)
+            _resolve_all([(job, None, exc)])
         else:
-            _resolve(job, result, None)
+            _resolve_all([(job, result, None)])
+
+    def _in_savepoint(self, fn: Callable[[SqliteTxn], Any], txn: SqliteTxn) -> Any:
+        """Run `fn` in its own savepoint; a `JobFailed` if it raised (and was undone)."""
+        assert self.rows is not None
+        self._conn.execute("SAVEPOINT job")
+        try:
+            result = fn(txn)
+        except Exception as exc:
+            self._conn.execute("ROLLBACK TO job")
+            self._conn.execute("RELEASE job")
+            self.rows.job_failed()
+            return JobFailed(exc)
+        self._conn.execute("RELEASE job")
+        self.rows.job_succeeded()
+        return result
 
     def _run_write_batch(self, batch: list[_Job]) -> None:
-        outcomes: list[tuple[Any, BaseException | None]] = []
+        assert self.rows is not None
+        resolutions: list[Resolution] = []
         try:
             self._conn.execute("BEGIN IMMEDIATE")
-            txn = SqliteTxn(self._conn)
+            txn = SqliteTxn(self._conn, self.rows)
             for job in batch:
-                self._conn.execute("SAVEPOINT job")
-                try:
-                    result = job.fn(txn)
-                except Exception as exc:
-                    self._conn.execute("ROLLBACK TO job")
-                    self._conn.execute("RELEASE job")
-                    outcomes.append((None, exc))
+                results = [self._in_savepoint(fn, txn) for fn in job.fns]
+                if job.many:
+                    resolutions.append((job, results, None))
+                elif isinstance(results[0], JobFailed):
+                    resolutions.append((job, None, results[0].error))
                 else:
-                    self._conn.execute("RELEASE job")
-                    outcomes.append((result, None))
+                    resolutions.append((job, results[0], None))
             if self._before_commit is not None:
                 self._before_commit()
             self._conn.execute("COMMIT")
@@ -164,13 +198,14 @@ class _Worker(threading.Thread):
             logger.error("store write transaction failed: %s", exc)
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
+            self.rows.rolled_back()
             error = StoreError(f"write transaction failed: {exc}")
-            for job in batch:
-                _resolve(job, None, error)
+            _resolve_all([(job, None, error) for job in batch])
             return
+        if self.rows.committed():
+            self.schema_version += 1  # read by the loop thread: one int store, GIL-atomic
         # Only now, after COMMIT returned, may anyone learn of the results.
-        for job, (result, error_) in zip(batch, outcomes, strict=True):
-            _resolve(job, result, error_)
+        _resolve_all(resolutions)
 
 
 class SqliteStore(Store):
@@ -219,19 +254,30 @@ class SqliteStore(Store):
         return cls(writer, reader, lock_fd, path)
 
     def write_nowait(self, fn: Callable[[WriteTxn], T]) -> asyncio.Future[T]:
-        return self._submit(self._writer, fn)
+        return self._submit(self._writer, (fn,), many=False)
+
+    def write_many_nowait(
+        self, fns: Sequence[Callable[[WriteTxn], T]]
+    ) -> asyncio.Future[list[T | JobFailed]]:
+        return self._submit(self._writer, fns, many=True)
 
     async def read(self, fn: Callable[[ReadTxn], T]) -> T:
-        return await self._submit(self._reader, fn)
+        result: T = await self._submit(self._reader, (fn,), many=False)
+        return result
 
-    def _submit(self, worker: _Worker, fn: Callable[[SqliteTxn], T]) -> asyncio.Future[T]:
+    def _submit(
+        self, worker: _Worker, fns: Sequence[Callable[[SqliteTxn], Any]], *, many: bool
+    ) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         if self._closed:
             future.set_exception(StoreError("the store is closed"))
             return future
-        worker.jobs.put(_Job(fn, future, loop))
+        worker.jobs.put(_Job(fns, future, loop, many))
         return future
+
+    def schema_version(self) -> int:
+        return self._writer.schema_version
 
     async def query(self, sql: str) -> QueryResult:
         if self._closed:

@@ -7,10 +7,12 @@ by the worker in `store.py`.
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import astuple, fields
+from dataclasses import fields
 
 from perdure.store.api import (
     DeploymentRow,
@@ -25,6 +27,12 @@ from perdure.store.api import (
 )
 
 _INVOCATION_COLUMNS = [f.name for f in fields(InvocationRow)]
+_INVOCATION_VALUES = operator.attrgetter(*_INVOCATION_COLUMNS)
+_INDEX = {name: i for i, name in enumerate(_INVOCATION_COLUMNS)}
+_WAITING_COMPLETIONS = _INDEX["waiting_completions"]
+_WAITING_SIGNALS = _INDEX["waiting_signals"]
+_RANDOM_SEED = _INDEX["random_seed"]
+_STATUS = _INDEX["status"]
 _INVOCATION_INSERT = (
     f"INSERT OR REPLACE INTO invocations ({', '.join(_INVOCATION_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in _INVOCATION_COLUMNS)})"
@@ -41,12 +49,12 @@ def _ids_from_text(text: str) -> tuple[int, ...]:
 
 
 def _invocation_from_row(row: Sequence[object]) -> InvocationRow:
-    values = dict(zip(_INVOCATION_COLUMNS, row, strict=True))
-    values["waiting_completions"] = _ids_from_text(str(values["waiting_completions"]))
-    values["waiting_signals"] = _ids_from_text(str(values["waiting_signals"]))
-    values["random_seed"] = int(values["random_seed"]) % (1 << 64)  # type: ignore[call-overload]
-    values["status"] = InvocationStatus(str(values["status"]))
-    return InvocationRow(**values)  # type: ignore[arg-type]
+    values = list(row)
+    values[_WAITING_COMPLETIONS] = _ids_from_text(str(values[_WAITING_COMPLETIONS]))
+    values[_WAITING_SIGNALS] = _ids_from_text(str(values[_WAITING_SIGNALS]))
+    values[_RANDOM_SEED] = int(values[_RANDOM_SEED]) % (1 << 64)  # type: ignore[call-overload]
+    values[_STATUS] = InvocationStatus(str(values[_STATUS]))
+    return InvocationRow(*values)  # type: ignore[arg-type]
 
 
 def _timer_from_row(row: Sequence[object]) -> TimerRow:
@@ -89,11 +97,79 @@ def _service_from_row(row: Sequence[object]) -> ServiceRow:
     )
 
 
-class SqliteTxn:
-    """Implements `perdure.store.api.WriteTxn` on a connection inside a transaction."""
+CacheKey = tuple[str, str]  # (table, primary key)
+Cached = InvocationRow | ServiceRow | DeploymentRow | None
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+
+class RowCache:
+    """The writer's write-through cache of the rows every command reads (invocations,
+    services, deployments), kept in step with savepoints and commits: rows written by the
+    job that runs (`_job`), by earlier jobs of the open transaction (`_txn`), and as
+    committed (`_committed`, least recently used first).
+
+    A job that fails drops its rows, a transaction that rolls back drops all of its own;
+    so the cache never holds a row that is not in the database as the writer sees it.
+    Only the writer's transactions use it, and every write of these tables goes through them.
+    """
+
+    LIMIT = 20_000
+
+    def __init__(self) -> None:
+        self._committed: OrderedDict[CacheKey, Cached] = OrderedDict()
+        self._txn: dict[CacheKey, Cached] = {}
+        self._job: dict[CacheKey, Cached] = {}
+
+    def lookup(self, key: CacheKey) -> tuple[bool, Cached]:
+        """(found, row); a found None is a row known not to exist."""
+        for layer in (self._job, self._txn):
+            if key in layer:
+                return True, layer[key]
+        if key in self._committed:
+            self._committed.move_to_end(key)
+            return True, self._committed[key]
+        return False, None
+
+    def loaded(self, key: CacheKey, row: Cached) -> None:
+        """`row` was read from the database (not changed by the open transaction)."""
+        self._remember(key, row)
+
+    def written(self, key: CacheKey, row: Cached) -> None:
+        self._job[key] = row
+
+    def job_succeeded(self) -> None:
+        self._txn.update(self._job)
+        self._job.clear()
+
+    def job_failed(self) -> None:
+        self._job.clear()
+
+    def committed(self) -> bool:
+        """The open transaction committed; True if it wrote a service or deployment."""
+        schema = False
+        for key, row in self._txn.items():
+            self._remember(key, row)
+            schema = schema or key[0] != "invocations"
+        self._txn.clear()
+        return schema
+
+    def rolled_back(self) -> None:
+        self._txn.clear()
+        self._job.clear()
+
+    def _remember(self, key: CacheKey, row: Cached) -> None:
+        self._committed[key] = row
+        self._committed.move_to_end(key)
+        while len(self._committed) > self.LIMIT:
+            self._committed.popitem(last=False)
+
+
+class SqliteTxn:
+    """Implements `perdure.store.api.WriteTxn` on a connection inside a transaction; the
+    writer's transactions go through its `RowCache` for invocation rows."""
+
+    def __init__(self, conn: sqlite3.Connection, rows: RowCache | None = None) -> None:
         self._conn = conn
+        self._rows = rows
 
     # -- deployments -----------------------------------------------------------
 
@@ -113,11 +189,23 @@ class SqliteTxn:
                 row.manifest_json,
             ),
         )
+        if self._rows is not None:
+            self._rows.written(("deployments", row.id), row)
 
     def get_deployment(self, deployment_id: str) -> DeploymentRow | None:
-        row = self._conn.execute("SELECT * FROM deployments WHERE id = ?", (deployment_id,))
-        found = row.fetchone()
-        return None if found is None else _deployment_from_row(found)
+        key = ("deployments", deployment_id)
+        if self._rows is not None:
+            hit, cached = self._rows.lookup(key)
+            if hit:
+                assert cached is None or isinstance(cached, DeploymentRow)
+                return cached
+        found = self._conn.execute(
+            "SELECT * FROM deployments WHERE id = ?", (deployment_id,)
+        ).fetchone()
+        row = None if found is None else _deployment_from_row(found)
+        if self._rows is not None:
+            self._rows.loaded(key, row)
+        return row
 
     def list_deployments(self) -> list[DeploymentRow]:
         rows = self._conn.execute("SELECT * FROM deployments ORDER BY created_at, id")
@@ -125,6 +213,8 @@ class SqliteTxn:
 
     def delete_deployment(self, deployment_id: str) -> None:
         self._conn.execute("DELETE FROM deployments WHERE id = ?", (deployment_id,))
+        if self._rows is not None:
+            self._rows.written(("deployments", deployment_id), None)
 
     # -- services --------------------------------------------------------------
 
@@ -133,10 +223,21 @@ class SqliteTxn:
             "INSERT OR REPLACE INTO services VALUES (?, ?, ?, ?, ?, ?)",
             (row.name, row.deployment_id, row.revision, row.ty, int(row.public), row.manifest_json),
         )
+        if self._rows is not None:
+            self._rows.written(("services", row.name), row)
 
     def get_service(self, name: str) -> ServiceRow | None:
+        key = ("services", name)
+        if self._rows is not None:
+            hit, cached = self._rows.lookup(key)
+            if hit:
+                assert cached is None or isinstance(cached, ServiceRow)
+                return cached
         found = self._conn.execute("SELECT * FROM services WHERE name = ?", (name,)).fetchone()
-        return None if found is None else _service_from_row(found)
+        row = None if found is None else _service_from_row(found)
+        if self._rows is not None:
+            self._rows.loaded(key, row)
+        return row
 
     def list_services(self) -> list[ServiceRow]:
         return [
@@ -145,24 +246,36 @@ class SqliteTxn:
 
     def delete_service(self, name: str) -> None:
         self._conn.execute("DELETE FROM services WHERE name = ?", (name,))
+        if self._rows is not None:
+            self._rows.written(("services", name), None)
 
     # -- invocations -------------------------------------------------------------
 
     def put_invocation(self, row: InvocationRow) -> None:
-        values = list(astuple(row))
-        index = _INVOCATION_COLUMNS.index
-        values[index("waiting_completions")] = _ids_to_text(row.waiting_completions)
-        values[index("waiting_signals")] = _ids_to_text(row.waiting_signals)
+        values = list(_INVOCATION_VALUES(row))
+        values[_WAITING_COMPLETIONS] = _ids_to_text(row.waiting_completions)
+        values[_WAITING_SIGNALS] = _ids_to_text(row.waiting_signals)
         # A u64 seed does not fit SQLite's signed 64-bit INTEGER: store it two's complement.
         seed = row.random_seed
-        values[index("random_seed")] = seed - (1 << 64) if seed >= 1 << 63 else seed
+        values[_RANDOM_SEED] = seed - (1 << 64) if seed >= 1 << 63 else seed
         self._conn.execute(_INVOCATION_INSERT, values)
+        if self._rows is not None:
+            self._rows.written(("invocations", row.id), row)
 
     def get_invocation(self, invocation_id: str) -> InvocationRow | None:
+        key = ("invocations", invocation_id)
+        if self._rows is not None:
+            hit, cached = self._rows.lookup(key)
+            if hit:
+                assert cached is None or isinstance(cached, InvocationRow)
+                return cached
         found = self._conn.execute(
             f"{_INVOCATION_SELECT} WHERE id = ?", (invocation_id,)
         ).fetchone()
-        return None if found is None else _invocation_from_row(found)
+        row = None if found is None else _invocation_from_row(found)
+        if self._rows is not None:
+            self._rows.loaded(key, row)
+        return row
 
     def invocations_with_status(self, status: InvocationStatus) -> list[InvocationRow]:
         rows = self._conn.execute(
@@ -176,6 +289,8 @@ class SqliteTxn:
 
     def delete_invocation(self, invocation_id: str) -> None:
         self._conn.execute("DELETE FROM invocations WHERE id = ?", (invocation_id,))
+        if self._rows is not None:
+            self._rows.written(("invocations", invocation_id), None)
 
     def expired_completions(self, now: int, limit: int) -> list[InvocationRow]:
         rows = self._conn.execute(
@@ -384,7 +499,8 @@ class SqliteTxn:
             "WHERE invocation_id = ? ORDER BY caller_id, completion_id",
             (invocation_id,),
         ).fetchall()
-        self._conn.execute("DELETE FROM waiters WHERE invocation_id = ?", (invocation_id,))
+        if rows:
+            self._conn.execute("DELETE FROM waiters WHERE invocation_id = ?", (invocation_id,))
         return [WaiterRow(*r) for r in rows]
 
     # -- promises ------------------------------------------------------------------------
