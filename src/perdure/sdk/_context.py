@@ -160,6 +160,9 @@ def _with_hint(serde: Serde[Any], type_hint: Any) -> Serde[Any]:
 
 def _return_hint(action: Callable[..., Any]) -> Any:
     """The action's return annotation, unwrapped from Optional; None when unknown."""
+    annotations = getattr(action, "__annotations__", None)
+    if isinstance(annotations, dict) and "return" not in annotations:
+        return None  # a plain function or lambda without one: no signature to build
     try:
         hint = inspect.signature(action, eval_str=True).return_annotation
     except (TypeError, ValueError, NameError):

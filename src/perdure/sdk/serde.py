@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import typing
 from abc import ABC, abstractmethod
 from typing import Any, Generic, TypeVar
@@ -52,11 +53,12 @@ class JsonSerde(Serde[T]):
 
 
 def _is_pydantic(tp: object) -> bool:
-    try:
-        from pydantic import BaseModel
-    except ImportError:  # pragma: no cover - pydantic is optional
+    # A pydantic model exists only once pydantic is imported: never try to import it here
+    # (a failed import is a path search on every call when pydantic is not installed).
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is None:
         return False
-    return isinstance(tp, type) and issubclass(tp, BaseModel)
+    return isinstance(tp, type) and issubclass(tp, pydantic.BaseModel)
 
 
 class PydanticJsonSerde(Serde[T]):
