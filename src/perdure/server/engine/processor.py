@@ -23,7 +23,7 @@ from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from perdure.server.engine.api import Applied, Engine
-from perdure.server.engine.commands import Command, Effect
+from perdure.server.engine.commands import AttemptFailed, Command, Effect, StartAttempt
 from perdure.server.engine.errors import EngineError
 from perdure.store.api import JobFailed, Store
 
@@ -79,6 +79,17 @@ class PartitionProcessor:
             done = self._store.write_many_nowait(jobs)
             done.add_done_callback(partial(self._committed, batch))
 
+    def _effect_failed(self, effect: Effect, error: Exception) -> None:
+        """An attempt that could not even start is a failed attempt: retried per the retry
+        policy, instead of leaving its invocation running with no attempt until a restart."""
+        if isinstance(effect, StartAttempt):
+            plan = effect.plan
+            message = f"the attempt could not start: {error!r}"
+            failed = self.submit_nowait(
+                AttemptFailed(plan.invocation_id, plan.attempt, 500, message)
+            )
+            failed.add_done_callback(_log_refusal)
+
     def _committed(
         self, batch: list[_Pending], done: asyncio.Future[list[Applied[Any] | JobFailed]]
     ) -> None:
@@ -102,7 +113,13 @@ class PartitionProcessor:
             for effect in result.effects:
                 try:
                     self._effects(effect)
-                except Exception:
+                except Exception as exc:
                     logger.exception("effect %s failed", type(effect).__name__)
+                    self._effect_failed(effect, exc)
             if not reply.done():
                 reply.set_result(result.reply)
+
+
+def _log_refusal(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.error("could not fail the attempt: %s", future.exception())
