@@ -8,6 +8,7 @@ Every failure becomes an `AdminError`: one line on stderr and exit code 1.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -20,6 +21,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_ADMIN_URL = "http://127.0.0.1:9070"
 # Checked in this order: perdure's own variable wins over the one the restate CLI reads.
 ADMIN_URL_ENV = ("PERDURE_ADMIN_URL", "RESTATE_ADMIN_URL")
+ADMIN_TOKEN_ENV = "PERDURE_ADMIN_TOKEN"
 # The admin API versions whose request and response shapes these commands use. V1 had
 # other shapes; V2 only differs in defaults the commands always send explicitly (`force`).
 CLIENT_VERSIONS = range(2, 5)
@@ -35,9 +37,17 @@ class AdminError(click.ClickException):
 class AdminClient:
     """A synchronous client of one server's admin API (the CLI does one call at a time)."""
 
-    def __init__(self, url: str, *, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(timeout=TIMEOUT_S, transport=transport)
+        # A server started with an admin token wants it on every call (PERDURE_ADMIN_TOKEN).
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(timeout=TIMEOUT_S, transport=transport, headers=headers)
         self._prefix: str | None = None
 
     def close(self) -> None:
@@ -141,7 +151,7 @@ def _json(response: httpx.Response, url: str) -> dict[str, Any]:
 def _client_from_option(ctx: click.Context, _param: click.Parameter, url: str) -> AdminClient:
     if not url.startswith(("http://", "https://")):
         raise click.BadParameter(f"{url!r} is not an http:// or https:// URL")
-    client = AdminClient(url)
+    client = AdminClient(url, token=os.environ.get(ADMIN_TOKEN_ENV, "").strip() or None)
     ctx.call_on_close(client.close)
     return client
 
@@ -157,7 +167,8 @@ def admin_options(function: F) -> F:
         show_envvar=True,
         metavar="URL",
         callback=_client_from_option,
-        help="The server's admin API; PERDURE_ADMIN_URL wins over RESTATE_ADMIN_URL.",
+        help="The server's admin API; PERDURE_ADMIN_URL wins over RESTATE_ADMIN_URL. A "
+        "server started with an admin token needs it in PERDURE_ADMIN_TOKEN.",
     )(function)
 
 

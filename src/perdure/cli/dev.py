@@ -26,6 +26,7 @@ import click
 import httpx
 
 from perdure._version import __version__
+from perdure.cli._tokens import token_options, tokens
 from perdure.cli.serve import load_target
 from perdure.protocol.versions import manifest_accept_header
 from perdure.sdk.discovery import discover
@@ -232,6 +233,7 @@ async def _run(config: ServerConfig, app: EmbeddedApp, remotes: list[Remote], ba
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
     help="Least severe log level shown.",
 )
+@token_options
 def command(
     app_target: str,
     data_dir: Path,
@@ -239,6 +241,7 @@ def command(
     ingress_port: int,
     admin_port: int,
     log_level: str,
+    **token_flags: Any,
 ) -> None:
     """Run the server and the services of APP in one process (embedded mode).
 
@@ -268,7 +271,11 @@ def command(
     remotes = remotes_of(module, app_target)
     try:
         config = ServerConfig.build(
-            data_dir=data_dir, host=host, ingress_port=ingress_port, admin_port=admin_port
+            data_dir=data_dir,
+            host=host,
+            ingress_port=ingress_port,
+            admin_port=admin_port,
+            **tokens(**token_flags),
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None

@@ -6,9 +6,11 @@ import asyncio
 import logging
 import signal
 from pathlib import Path
+from typing import Any
 
 import click
 
+from perdure.cli._tokens import token_options, tokens
 from perdure.server.config import ConfigError, ServerConfig
 from perdure.server.loop import run as run_loop
 from perdure.store.api import StoreLockedError
@@ -31,6 +33,7 @@ from perdure.store.api import StoreLockedError
     help="FULL (default): every commit survives power loss. NORMAL: only a process crash.",
 )
 @click.option("--log-level", default="INFO", show_default=True, help="Python logging level.")
+@token_options
 def server(
     data_dir: Path | None,
     host: str | None,
@@ -38,6 +41,7 @@ def server(
     admin_port: int | None,
     sqlite_synchronous: str | None,
     log_level: str,
+    **token_flags: Any,
 ) -> None:
     """Run the perdure server until SIGINT or SIGTERM."""
     from perdure.server.app import run_server
@@ -52,6 +56,7 @@ def server(
             ingress_port=ingress_port,
             admin_port=admin_port,
             sqlite_synchronous=sqlite_synchronous,
+            **tokens(**token_flags),
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None

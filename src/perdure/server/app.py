@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from perdure.protocol.identity import RequestSigner, load_private_key_pem
 from perdure.server.admin.app import AdminApp
+from perdure.server.auth import warn_if_open
 from perdure.server.clock import Clock, SystemClock
 from perdure.server.config import ServerConfig
 from perdure.server.embedded import EmbeddedApp, register_embedded
@@ -124,6 +125,7 @@ async def run_server(
     """Run until `shutdown` is set. `embedded`: apps this process hosts (`perdure dev`),
     registered before anything runs; `on_ready` is called once the ports are being served."""
     clock = clock or SystemClock()
+    warn_if_open(config.host, config.admin_token)
     store = SqliteStore.open(config.data_dir, config.sqlite_synchronous)
     try:
         # Before Recover: the in-flight invocations it restarts may be pinned to them.

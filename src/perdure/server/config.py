@@ -58,9 +58,12 @@ class ServerConfig:
     message_size_limit: int = 32 * 1024 * 1024
     request_identity_key_file: Path | None = None
     cluster_name: str = "perdure"
+    # Bearer tokens guarding the admin API and the ingress (None: open, restate's default).
+    admin_token: str | None = field(default=None, repr=False)
+    ingress_token: str | None = field(default=None, repr=False)
 
     @classmethod
-    def build(cls, env: Mapping[str, str] | None = None, **flags: object) -> ServerConfig:
+    def build(cls, env: Mapping[str, str] | None = None, /, **flags: object) -> ServerConfig:
         """Defaults, then `RESTATE_*` env, then the non-None `flags`."""
         config = cls.from_env(os.environ if env is None else env)
         overrides = {k: v for k, v in flags.items() if v is not None}
@@ -135,7 +138,32 @@ class ServerConfig:
                 raise ConfigError(f"{var} has value {env[var]!r}: expected pause or kill")
             policy = replace(policy, on_max_attempts=text)  # type: ignore[arg-type]
         values["retry_policy"] = policy
+        for name in ("admin", "ingress"):
+            token = _token(env, f"PERDURE_{name.upper()}_TOKEN")
+            if token is not None:
+                values[f"{name}_token"] = token
         return replace(base, **values)  # type: ignore[arg-type]
+
+
+def read_token_file(var: str, path: Path) -> str:
+    """A token from a file (its first line, trimmed); refused when empty or unreadable."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{var}: cannot read {path}: {exc.strerror or exc}") from None
+    token = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if not token:
+        raise ConfigError(f"{var}: {path} is empty; put the token on its first line")
+    return token
+
+
+def _token(env: Mapping[str, str], var: str) -> str | None:
+    """`VAR` holds the token itself, `VAR_FILE` a file holding it (VAR wins)."""
+    if env.get(var, "").strip():
+        return env[var].strip()
+    if env.get(f"{var}_FILE", "").strip():
+        return read_token_file(f"{var}_FILE", Path(env[f"{var}_FILE"].strip()))
+    return None
 
 
 def _duration(var: str, text: str) -> int:

@@ -125,6 +125,10 @@ def test_sys_journal_state_and_locks(db: Path) -> None:
         "VACUUM INTO 'y.db'",
         "PRAGMA writable_schema=1",
         "SELECT load_extension('z')",
+        "SELECT writefile('w.txt', 'x')",
+        "SELECT readfile('/etc/passwd')",
+        "SELECT * FROM pragma_table_info('invocations')",
+        "REPLACE INTO sys_deployment VALUES (1, 2, 3, 4, 5, 6)",
         "SELECT 1; SELECT 2",
         "SELECT nope FROM sys_invocation",
         "",
@@ -133,7 +137,8 @@ def test_sys_journal_state_and_locks(db: Path) -> None:
 def test_refused(db: Path, sql: str) -> None:
     with pytest.raises(QueryError):
         run_query(db, sql)
-    assert not (db.parent / "x.db").exists() and not (db.parent / "y.db").exists()
+    for made in ("x.db", "y.db", "w.txt"):
+        assert not (db.parent / made).exists()
 
 
 def test_limits(db: Path) -> None:

@@ -15,6 +15,7 @@ from perdure.server.admin.openapi import ADMIN_OPENAPI
 from perdure.server.admin.query import handle_query
 from perdure.server.admin.services import ServiceRoutes
 from perdure.server.admin.state import handle_state
+from perdure.server.auth import ADMIN_COOKIE, BearerAuth
 from perdure.server.clock import Clock
 from perdure.server.config import ServerConfig
 from perdure.server.console import Console
@@ -58,6 +59,15 @@ class AdminApp:
         self._deployment_routes = DeploymentRoutes(config, store, clock, signer)
         self._service_routes = ServiceRoutes(config, store)
         self._console = Console(config)
+        self._auth = BearerAuth(config.admin_token, cookie=ADMIN_COOKIE, open_paths=("/health",))
+
+    def _refusal(self, request: Request) -> Response | None:
+        # The console's pages and scripts hold no data: they load without the token and
+        # then ask for it; its API (the invoke proxy) and every admin route need it.
+        path = request.path
+        if path in ("/", "/ui") or (path.startswith("/ui/") and not path.startswith("/ui/api/")):
+            return None
+        return self._auth.refusal(request)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -68,7 +78,7 @@ class AdminApp:
         tracked = TrackedReceive(receive)
         request = Request.from_scope(scope, tracked)
         try:
-            response = await self._route(request)
+            response = self._refusal(request) or await self._route(request)
         except AdminError as exc:
             response = exc.response
         except BodyTooLarge:

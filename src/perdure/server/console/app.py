@@ -30,6 +30,7 @@ class Console:
     def __init__(self, config: ServerConfig) -> None:
         self._ingress_url = ingress_base_url(config)
         self._body_limit = config.message_size_limit
+        self._ingress_token = config.ingress_token
 
     @staticmethod
     def serves(request: Request) -> bool:
@@ -47,7 +48,11 @@ class Console:
         rest = path[len(PREFIX) + 1 :]
         if rest.startswith(_INVOKE):
             return await forward_to_ingress(
-                self._ingress_url, request, rest[len(_INVOKE) :], self._body_limit
+                self._ingress_url,
+                request,
+                rest[len(_INVOKE) :],
+                self._body_limit,
+                self._ingress_token,
             )
         if rest == "api" or rest.startswith("api/"):
             return admin_error(404, f"not found: {path}")

@@ -32,7 +32,11 @@ def ingress_base_url(config: ServerConfig) -> str:
 
 
 async def forward_to_ingress(
-    base_url: str, request: Request, ingress_path: str, body_limit: int
+    base_url: str,
+    request: Request,
+    ingress_path: str,
+    body_limit: int,
+    ingress_token: str | None = None,
 ) -> Response:
     """Send `request` to `{base_url}/{ingress_path}` and answer what the ingress answered."""
     if request.method not in ("GET", "POST"):
@@ -45,6 +49,9 @@ async def forward_to_ingress(
     if request.raw_query:
         url += "?" + request.raw_query
     headers = [(k, v) for k, v in request.headers if k in _FORWARDED_HEADERS]
+    if ingress_token is not None:
+        # The caller passed the admin API's check; the ingress has its own token.
+        headers.append(("authorization", f"Bearer {ingress_token}"))
     timeout = httpx.Timeout(10.0, read=CALL_TIMEOUT_S)
     try:
         async with httpx.AsyncClient(timeout=timeout) as client:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from perdure.server.auth import BearerAuth
 from perdure.server.config import ServerConfig
 from perdure.server.engine import (
     InvocationEnded,
@@ -62,6 +63,7 @@ class IngressApp:
         self._store = store
         self._submit = submit
         self._waiters = waiters
+        self._auth = BearerAuth(config.ingress_token, open_paths=("/restate/health",))
         self._services = ServiceDirectory(store)
         self._invocations = InvocationRoutes(config, store, submit, waiters, self._services)
 
@@ -75,7 +77,7 @@ class IngressApp:
         request = Request.from_scope(scope, tracked)
         too_large = False
         try:
-            response = await self._route(request)
+            response = self._auth.refusal(request) or await self._route(request)
         except IngressError as exc:
             response = exc.response
         except BodyTooLarge:

@@ -40,11 +40,34 @@ async function slot(work) {
 
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// A server started with an admin token answers 401: ask for the token once, keep it in a
+// cookie for this origin (the admin API accepts it there), and try again.
+const TOKEN_COOKIE = "perdure-admin-token";
+let asking = null;
+
+async function askForToken() {
+  if (!asking) {
+    asking = Promise.resolve().then(() => {
+      const token = window.prompt("This perdure server needs its admin token:");
+      if (token) document.cookie = `${TOKEN_COOKIE}=${encodeURIComponent(token.trim())}; path=/; SameSite=Strict`;
+      return Boolean(token);
+    }).finally(() => { setTimeout(() => { asking = null; }, 0); });
+  }
+  return asking;
+}
+
+/** `fetch`, asking for the admin token when the server wants one. */
+export async function authorizedFetch(path, init) {
+  const response = await fetch(path, init);
+  if (response.status !== 401) return response;
+  return (await askForToken()) ? fetch(path, init) : response;
+}
+
 /** Rows of one read-only SQL statement. */
 export async function query(sql) {
   return slot(async () => {
     for (let attempt = 0; ; attempt += 1) {
-      const response = await fetch("/query", {
+      const response = await authorizedFetch("/query", {
         method: "POST",
         headers: { "content-type": "application/json", accept: "application/json" },
         body: JSON.stringify({ query: sql }),
@@ -73,7 +96,7 @@ export async function admin(method, path, body) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const response = await fetch(path, init);
+  const response = await authorizedFetch(path, init);
   if (!response.ok) throw new ApiError(response.status, await errorMessage(response));
   const text = await response.text();
   return { status: response.status, body: text ? JSON.parse(text) : null };
@@ -81,7 +104,7 @@ export async function admin(method, path, body) {
 
 /** A request to the ingress path `ingressPath` (`Svc/key/handler[/send]`), via the proxy. */
 export async function invoke(ingressPath, { method = "POST", body, headers = {} } = {}) {
-  const response = await fetch(`/ui/api/invoke/${ingressPath}`, { method, body, headers });
+  const response = await authorizedFetch(`/ui/api/invoke/${ingressPath}`, { method, body, headers });
   const text = await response.text();
   return {
     status: response.status,
