@@ -20,7 +20,7 @@ from tests.support.perdure import PerdureServer, perdure_cli
 ADMIN_TOKEN = "admin-secret-1"
 INGRESS_TOKEN = "ingress-secret-2"
 
-APP = '''
+APP = """
 import perdure
 
 greeter = perdure.Service("Greeter")
@@ -32,7 +32,7 @@ async def greet(ctx: perdure.Context, name: str) -> str:
 
 
 app = perdure.app([greeter])
-'''
+"""
 
 
 @pytest.fixture(scope="module")
