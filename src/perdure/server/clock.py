@@ -2,8 +2,8 @@
 
 Wall time (`now_ms`) stamps journal entries and decides when timers are due; monotonic
 time would not survive a restart. Everything that waits for a moment in time (the timer
-service, attempt timeouts) waits through `sleep`, so a `ManualClock` can move time and
-wake them at once, without real waiting.
+service, attempt timeouts, the cleaner) waits through `sleep` or `call_later`, so a
+`ManualClock` can move time and wake them at once, without real waiting.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections.abc import Callable
+
+Cancel = Callable[[], None]
 
 
 class Clock(abc.ABC):
@@ -21,48 +24,70 @@ class Clock(abc.ABC):
         """Milliseconds since the Unix epoch."""
 
     @abc.abstractmethod
+    def call_later(self, seconds: float, callback: Callable[[], None]) -> Cancel:
+        """Run `callback` on the event loop once `seconds` passed on this clock; returns a
+        function that cancels it."""
+
     async def sleep(self, seconds: float) -> None:
         """Return once `seconds` passed on this clock."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def wake() -> None:
+            if not future.done():
+                future.set_result(None)
+
+        cancel = self.call_later(seconds, wake)
+        try:
+            await future
+        finally:
+            cancel()
 
 
 class SystemClock(Clock):
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000
 
+    def call_later(self, seconds: float, callback: Callable[[], None]) -> Cancel:
+        return asyncio.get_running_loop().call_later(max(0.0, seconds), callback).cancel
+
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
 
 
 class ManualClock(Clock):
-    """A clock that only moves when told to: `advance` wakes every sleeper that is due."""
+    """A clock that only moves when told to: `advance` runs every callback that is due."""
 
     def __init__(self, start_ms: int = 1_700_000_000_000) -> None:
         self._now = start_ms
-        self._sleepers: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._due: list[tuple[int, int, Callable[[], None]]] = []
+        self._cancelled: set[int] = set()
         self._order = itertools.count()
 
     def now_ms(self) -> int:
         return self._now
 
-    async def sleep(self, seconds: float) -> None:
+    def call_later(self, seconds: float, callback: Callable[[], None]) -> Cancel:
         due = self._now + max(0, round(seconds * 1000))
         if due <= self._now:
-            await asyncio.sleep(0)
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (due, next(self._order), future))
-        await future
+            handle = asyncio.get_running_loop().call_soon(callback)
+            return handle.cancel
+        order = next(self._order)
+        heapq.heappush(self._due, (due, order, callback))
+        return lambda: self._cancelled.add(order)
 
     def advance(self, ms: int) -> None:
-        """Move time forward by `ms` and wake the sleepers now due (call it on the loop)."""
+        """Move time forward by `ms` and run what is now due, in due order (call it on the
+        loop)."""
         self._now += ms
-        while self._sleepers and self._sleepers[0][0] <= self._now:
-            _, _, future = heapq.heappop(self._sleepers)
-            if not future.done():
-                future.set_result(None)
+        while self._due and self._due[0][0] <= self._now:
+            _, order, callback = heapq.heappop(self._due)
+            if order in self._cancelled:
+                self._cancelled.discard(order)
+                continue
+            callback()
 
     def next_wakeup_ms(self) -> int | None:
-        """When the earliest sleeper is due (None: nobody sleeps)."""
-        while self._sleepers and self._sleepers[0][2].done():
-            heapq.heappop(self._sleepers)
-        return self._sleepers[0][0] if self._sleepers else None
+        """When the earliest pending callback is due (None: nothing waits)."""
+        while self._due and self._due[0][1] in self._cancelled:
+            self._cancelled.discard(heapq.heappop(self._due)[1])
+        return self._due[0][0] if self._due else None

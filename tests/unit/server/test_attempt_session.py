@@ -20,6 +20,7 @@ from perdure.server.clock import ManualClock
 from perdure.server.engine import AttemptFailed, AttemptPlan, NotificationCommitted, SdkFrames
 from perdure.server.invoker.driver import AttemptTransport, run_session
 from perdure.server.invoker.in_process import ByteStreams, InProcessTransport
+from perdure.server.invoker.mailboxes import Mailbox
 from perdure.server.invoker.session import (
     AttemptSession,
     EndInput,
@@ -218,7 +219,7 @@ async def test_the_driver_times_out_on_the_manual_clock_without_real_waiting() -
             clock=clock,
             submit_frames=submit,
             submit_failure=submit,
-            notifications=asyncio.Queue(),
+            mailbox=Mailbox("inv_1", 2, 3),
         )
     )
     # Real time does not matter: only the manual clock moves the attempt on.

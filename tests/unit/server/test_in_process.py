@@ -83,7 +83,7 @@ async def run(
             clock=SystemClock(),
             submit_frames=submitted,
             submit_failure=submitted,
-            notifications=None if mailbox is None else mailbox.queue,
+            mailbox=mailbox,
         ),
         timeout=10,
     )
@@ -118,7 +118,7 @@ async def test_committed_notifications_stream_to_the_running_handler() -> None:
         service: str, handler: str, version: int, headers: Mapping[str, str], io: ByteStreams
     ) -> None:
         got.append(await io.receive())
-        mailbox.queue.put_nowait(NotificationCommitted("inv_1", 3, 2, NOTIFICATION_TYPE, b"v"))
+        mailbox.put(NotificationCommitted("inv_1", 3, 2, NOTIFICATION_TYPE, b"v"))
         got.append(await io.receive())
         await io.send(END[:3])  # a frame split across writes, as over a socket
         await io.send(END[3:])

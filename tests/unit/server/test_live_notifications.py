@@ -87,7 +87,7 @@ def test_mailbox_takes_only_what_its_replay_lacks_in_order() -> None:
     assert boxes.deliver(NotificationCommitted("inv", 2, 5, 0x8001, b"a"))
     assert boxes.deliver(NotificationCommitted("inv", 2, 8, 0x8001, b"b"))
     assert not boxes.deliver(NotificationCommitted("inv", 2, 8, 0x8001, b"b"))  # duplicate
-    assert [box.queue.get_nowait().payload for _ in range(2)] == [b"a", b"b"]
+    assert [effect.payload for effect in box.take()] == [b"a", b"b"]
     newer = boxes.open("inv", attempt=3, replay_length=9)
     assert box.closed
     assert not boxes.deliver(NotificationCommitted("inv", 2, 9, 0x8001, b""))

@@ -37,6 +37,7 @@ from perdure.server.engine.timers import RETRY_FIRING_MS
 from perdure.server.invoker import Invoker
 from perdure.server.invoker.driver import AttemptTransport, ResponseHead, run_session
 from perdure.server.invoker.in_process import ByteStreams
+from perdure.server.invoker.mailboxes import Mailbox
 from perdure.server.invoker.session import AttemptSession
 from perdure.store.api import DeploymentRow, InvocationRow, ServiceRow, Store, WriteTxn
 from perdure.store.sqlite import SqliteStore
@@ -165,7 +166,7 @@ class BlockingTransport:
 
 async def test_a_terminal_message_does_not_cut_a_frame_being_sent() -> None:
     transport = BlockingTransport()
-    notifications: asyncio.Queue[NotificationCommitted] = asyncio.Queue()
+    mailbox = Mailbox("inv_b10", 1, 1)
     submitted: list[SdkFrames | AttemptFailed] = []
 
     async def submit(command: SdkFrames | AttemptFailed) -> None:
@@ -182,10 +183,10 @@ async def test_a_terminal_message_does_not_cut_a_frame_being_sent() -> None:
             clock=SystemClock(),
             submit_frames=submit,
             submit_failure=submit,
-            notifications=notifications,
+            mailbox=mailbox,
         )
     )
-    notifications.put_nowait(NotificationCommitted("inv_b10", 1, 1, 0x8001, b"x" * 100))
+    mailbox.put(NotificationCommitted("inv_b10", 1, 1, 0x8001, b"x" * 100))
     await asyncio.wait_for(transport.sending.wait(), WAIT_S)  # the notification is mid-send
     output = pb.OutputCommandMessage(value=pb.Value(content=b"1")).SerializeToString()
     transport.response.put_nowait(

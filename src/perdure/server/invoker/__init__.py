@@ -165,7 +165,7 @@ class Invoker:
                 clock=self._clock,
                 submit_frames=self._submit,
                 submit_failure=self._submit,
-                notifications=None if mailbox is None else mailbox.queue,
+                mailbox=mailbox,
             )
         except asyncio.CancelledError:
             # Aborted (kill, pause, shutdown): the engine has moved on, nothing to report.

@@ -2,10 +2,11 @@
 
 A transport only moves bytes (`AttemptTransport`); the session decides everything else.
 The driver feeds the session what happens — the response head and chunks (one reader
-task), committed notifications (the attempt's mailbox), writes starting and finishing
-(one writer task, so writes never interleave and the body is never ended mid-frame),
-and time (one sleeper on the injected clock) — and carries out the actions in order,
-awaiting each `Submit`'s commit before reading on.
+task, one chunk in flight), committed notifications (the attempt's mailbox wakes it),
+writes starting and finishing (one writer task, so writes never interleave and the body
+is never ended mid-frame), and time (one timer on the injected clock) — and carries out
+the actions in order, awaiting each `Submit`'s commit before reading on. Everything
+arrives in one inbox the loop drains when woken: no task per message.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from perdure.protocol.errors import ProtocolError
-from perdure.server.clock import Clock
-from perdure.server.engine import AttemptFailed, NotificationCommitted, SdkFrames
+from perdure.server.clock import Cancel, Clock
+from perdure.server.engine import AttemptFailed, SdkFrames
 from perdure.server.errors import TransportError
+from perdure.server.invoker.mailboxes import Mailbox
 from perdure.server.invoker.session import (
     ERROR_BODY_LIMIT,
     Action,
@@ -82,14 +85,14 @@ async def run_session(
     clock: Clock,
     submit_frames: SubmitFrames,
     submit_failure: SubmitFailure,
-    notifications: asyncio.Queue[NotificationCommitted] | None,
+    mailbox: Mailbox | None,
 ) -> None:
     """Drive one attempt to its end; a failure is reported as `AttemptFailed`."""
     plan = session.plan
     try:
         transport = await open_transport()
         try:
-            await _Loop(session, transport, clock, submit_frames, notifications).run()
+            await _Loop(session, transport, clock, submit_frames, mailbox).run()
         finally:
             await transport.aclose()
     except (_Failed, TransportError, ProtocolError) as exc:
@@ -105,20 +108,30 @@ async def run_session(
 
 
 class _Loop:
+    """One attempt's I/O: a reader task and a writer task feed an inbox the loop drains
+    whenever it is woken (by them, by the mailbox, or by the session's timer)."""
+
     def __init__(
         self,
         session: AttemptSession,
         transport: AttemptTransport,
         clock: Clock,
         submit_frames: SubmitFrames,
-        notifications: asyncio.Queue[NotificationCommitted] | None,
+        mailbox: Mailbox | None,
     ) -> None:
         self.session = session
         self.transport = transport
         self.clock = clock
         self.submit_frames = submit_frames
-        self.notifications = notifications
+        self.mailbox = mailbox
+        self.wake = asyncio.Event()
+        self.chunks: deque[bytes | None] = deque()  # None: the head was fine
+        self.may_read = asyncio.Event()  # one chunk in flight at a time: backpressure
+        self.failure: BaseException | None = None
         self.writes: asyncio.Queue[Send | EndInput] = asyncio.Queue()
+        self.timer_due = False
+        self.timer_at: float | None = None
+        self.cancel_timer: Cancel | None = None
 
     def now(self) -> float:
         return self.clock.now_ms() / 1000
@@ -126,57 +139,71 @@ class _Loop:
     async def run(self) -> None:
         session = self.session
         writer = asyncio.ensure_future(self.write_loop())
-        reader: asyncio.Future[bytes | None] = asyncio.ensure_future(self.read_head())
-        notified: asyncio.Future[NotificationCommitted] | None = None
-        sleeper: asyncio.Future[None] | None = None
-        sleeping_until: float | None = None
+        reader = asyncio.ensure_future(self.read_loop())
+        for task in (writer, reader):
+            task.add_done_callback(self.task_ended)
+        if self.mailbox is not None:
+            self.mailbox.on_delivery = self.wake.set
+            if self.mailbox.pending:
+                self.wake.set()  # delivered between the attempt's start and now
         try:
             if await self.act(session.start(self.now())):
                 return
             while True:
-                if notified is None and self.notifications is not None:
-                    notified = asyncio.ensure_future(self.notifications.get())
-                deadline = session.deadline()
-                # A deadline moved later (activity) keeps the sleeper: it wakes early, finds
-                # nothing expired, and sleeps again.
-                if deadline is not None and (
-                    sleeper is None or sleeping_until is None or deadline < sleeping_until
-                ):
-                    if sleeper is not None:
-                        sleeper.cancel()
-                    sleeper = asyncio.ensure_future(self.clock.sleep(deadline - self.now()))
-                    sleeping_until = deadline
-                waits: set[asyncio.Future[Any]] = {reader, writer}
-                if notified is not None:
-                    waits.add(notified)
-                if sleeper is not None:
-                    waits.add(sleeper)
-                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                if writer in done:
-                    writer.result()  # a write failure ends the attempt
-                    raise TransportError("the request writer stopped")
+                self.arm_timer()
+                await self.wake.wait()
+                self.wake.clear()
+                if self.failure is not None:
+                    raise self.failure
                 actions: list[Action] = []
-                if notified is not None and notified in done:
-                    actions += session.notification(self.now(), notified.result())
-                    notified = None
-                if reader in done:
-                    chunk = reader.result()  # None: the head was fine, read the body next
+                if self.mailbox is not None:
+                    for effect in self.mailbox.take():
+                        actions += session.notification(self.now(), effect)
+                while self.chunks:
+                    chunk = self.chunks.popleft()
                     if chunk:
                         actions += session.received(self.now(), chunk)
                     elif chunk is not None:
                         actions += session.response_ended(self.now())
-                    reader = asyncio.ensure_future(self.transport.read())
-                if sleeper is not None and sleeper in done:
-                    sleeper = sleeping_until = None
+                self.may_read.set()
+                if self.timer_due:
+                    self.timer_due = False
                     actions += session.timer_due(self.now())
                 if await self.act(actions):
                     return
         finally:
-            for future in (writer, reader, notified, sleeper):
-                if future is not None and not future.done():
-                    future.cancel()
+            if self.mailbox is not None:
+                self.mailbox.on_delivery = None
+            if self.cancel_timer is not None:
+                self.cancel_timer()
+            for task in (writer, reader):
+                if not task.done():
+                    task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await future
+                        await task
+
+    def task_ended(self, task: asyncio.Future[None]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        self.failure = error or TransportError("the attempt's reader or writer stopped")
+        self.wake.set()
+
+    def arm_timer(self) -> None:
+        """Have `timer_due` set when the session's next deadline passes. A deadline that
+        moved later (activity) keeps the timer: it fires early, nothing expired, re-armed."""
+        deadline = self.session.deadline()
+        if deadline is None or (self.timer_at is not None and self.timer_at <= deadline):
+            return
+        if self.cancel_timer is not None:
+            self.cancel_timer()
+        self.timer_at = deadline
+        self.cancel_timer = self.clock.call_later(deadline - self.now(), self.timer_fired)
+
+    def timer_fired(self) -> None:
+        self.timer_at = self.cancel_timer = None
+        self.timer_due = True
+        self.wake.set()
 
     async def act(self, actions: list[Action]) -> bool:
         """Carry out `actions` in order; True once the attempt is over."""
@@ -204,6 +231,7 @@ class _Loop:
         while True:
             action = await self.writes.get()
             self.session.write_started(self.now())
+            self.arm_timer()  # the write may block on flow control: its bound is timed
             if isinstance(action, Send):
                 await self.transport.send(action.data)
             else:
@@ -211,19 +239,26 @@ class _Loop:
             self.session.write_finished(self.now())
             self.writes.task_done()
 
-    async def read_head(self) -> bytes | None:
-        """Check the response head first (None: it is fine). A non-200 fails the attempt
-        with the start of the body in its message."""
+    async def read_loop(self) -> None:
+        """The head (checked first; a non-200 fails the attempt with the start of the
+        body in its message), then the body a chunk at a time, then b"" at its end."""
         head = await self.transport.head()
-        if head is None:
-            return await self.transport.read()
-        body = b""
-        if head.status != 200:
-            body = await self.read_some(ERROR_BODY_LIMIT)
-        failed = self.session.head(self.now(), head.status, head.headers, body)
-        if failed:
-            await self.act(failed)  # raises
-        return None
+        if head is not None:
+            body = b""
+            if head.status != 200:
+                body = await self.read_some(ERROR_BODY_LIMIT)
+            failed = self.session.head(self.now(), head.status, head.headers, body)
+            if failed:
+                assert isinstance(failed[0], Fail)
+                raise _Failed(failed[0])
+        while True:
+            chunk = await self.transport.read()
+            self.may_read.clear()
+            self.chunks.append(chunk)
+            self.wake.set()
+            if not chunk:
+                await asyncio.Event().wait()  # the response ended: nothing more to read
+            await self.may_read.wait()
 
     async def read_some(self, limit: int) -> bytes:
         data = b""

@@ -11,7 +11,8 @@ another attempt are dropped; the next attempt's replay carries them.
 
 from __future__ import annotations
 
-import asyncio
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from perdure.server.engine import NotificationCommitted
@@ -19,13 +20,25 @@ from perdure.server.engine import NotificationCommitted
 
 @dataclass(eq=False)
 class Mailbox:
-    """Notifications for one running streaming attempt, in journal order."""
+    """Notifications for one running streaming attempt, in journal order. Its reader takes
+    them with `take` and is woken by `on_delivery` (no task waits on a queue)."""
 
     invocation_id: str
     attempt: int
     next_index: int  # the first journal index not in the attempt's replay
-    queue: asyncio.Queue[NotificationCommitted] = field(default_factory=asyncio.Queue)
+    pending: deque[NotificationCommitted] = field(default_factory=deque)
+    on_delivery: Callable[[], None] | None = None
     closed: bool = False
+
+    def put(self, effect: NotificationCommitted) -> None:
+        self.pending.append(effect)
+        if self.on_delivery is not None:
+            self.on_delivery()
+
+    def take(self) -> list[NotificationCommitted]:
+        taken = list(self.pending)
+        self.pending.clear()
+        return taken
 
 
 class Mailboxes:
@@ -54,5 +67,5 @@ class Mailboxes:
         if effect.index < mailbox.next_index:
             return False  # inside the replay, or already queued
         mailbox.next_index = effect.index + 1
-        mailbox.queue.put_nowait(effect)
+        mailbox.put(effect)
         return True
