@@ -1,6 +1,6 @@
 """The store interface: frozen rows, per-table operations, and the transaction boundary.
 
-Every backend (SQLite today, PostgreSQL later) implements `Store`. All writes happen inside
+Every backend (SQLite, PostgreSQL) implements `Store`. All writes happen inside
 `Store.write(fn)`: `fn` receives a `WriteTxn` and runs on the backend's single writer; when
 `write` returns, the transaction has committed (durably, per the backend's fsync policy).
 Backends may group several `write` calls into one transaction (group commit); each call
@@ -9,7 +9,8 @@ still succeeds or fails on its own (a failing call is rolled back to its savepoi
 `fn` runs on a worker thread, not on the event loop: it must not touch asyncio objects.
 
     StoreError        anything the store cannot do
-    ├── StoreLockedError  another process holds the data directory
+    ├── StoreLockedError  another process holds the data directory or database
+    ├── StoreConfigError  cannot open the store as configured
     └── QueryError        an introspection query is not acceptable or failed
         └── QueryBusy     too many queries at once; retry later
 """
@@ -33,7 +34,13 @@ class StoreError(Exception):
 
 
 class StoreLockedError(StoreError):
-    """Another process already uses this data directory."""
+    """Another process already uses this data directory (or database)."""
+
+
+class StoreConfigError(StoreError):
+    """The store cannot be opened as configured (unreachable database, a partition count
+    other than the one the schema was created with, a missing driver); the message says
+    what to change."""
 
 
 class QueryError(StoreError):

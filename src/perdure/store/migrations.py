@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Literal
 
-Dialect = Literal["sqlite"]
+Dialect = Literal["sqlite", "postgres"]
 
 MIGRATION_NAMES: tuple[str, ...] = (
     "0001_initial",

@@ -13,18 +13,13 @@ omitted and blobs as hex) is the admin API's job.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from google.protobuf import json_format
-
-from perdure.protocol import protocol_pb2 as pb
-from perdure.protocol.errors import ProtocolError
-from perdure.protocol.messages import MessageType, decode_payload
+from perdure.store import introspection
 from perdure.store.api import QueryBusy, QueryError, QueryResult
 from perdure.store.sqlite.views import VIEW_NAMES
 
@@ -45,92 +40,16 @@ _WORD = re.compile(
 )
 
 
-# ---- SQL functions the views call ------------------------------------------------------
-
-
-def _output(blob: bytes | None) -> pb.OutputCommandMessage | None:
-    if blob is None:
-        return None
-    message = pb.OutputCommandMessage()
-    try:
-        message.ParseFromString(bytes(blob))
-    except Exception:
-        return None
-    return message
-
-
-def _output_result(blob: bytes | None) -> str | None:
-    message = _output(blob)
-    if message is None:
-        return None
-    return "failure" if message.HasField("failure") else "success"
-
-
-def _output_failure(blob: bytes | None) -> str | None:
-    message = _output(blob)
-    if message is None or not message.HasField("failure"):
-        return None
-    return f"[{message.failure.code}] {message.failure.message}"
-
-
-def _output_value(blob: bytes | None) -> bytes | None:
-    message = _output(blob)
-    if message is None or not message.HasField("value"):
-        return None
-    return bytes(message.value.content)
-
-
-def _entry_type(code: int | None) -> str | None:
-    if code is None:
-        return None
-    try:
-        return MessageType(code).entry_label
-    except ValueError:
-        return f"Unknown: 0x{code:04x}"
-
-
-def _decoded(code: int | None, payload: bytes | None) -> object | None:
-    if code is None or payload is None:
-        return None
-    try:
-        return decode_payload(MessageType(code), bytes(payload))
-    except (ValueError, ProtocolError, Exception):
-        return None
-
-
-def _entry_name(code: int | None, payload: bytes | None) -> str | None:
-    message = _decoded(code, payload)
-    name = getattr(message, "name", None)
-    return name if isinstance(name, str) and name else None
-
-
-def _entry_json(code: int | None, payload: bytes | None) -> str | None:
-    message = _decoded(code, payload)
-    if message is None:
-        return None
-    try:
-        data = json_format.MessageToDict(message)  # type: ignore[arg-type]
-    except Exception:
-        return None
-    return json.dumps(data, separators=(",", ":"))
-
-
-def _utf8(blob: bytes | str | None) -> str | None:
-    if blob is None:
-        return None
-    if isinstance(blob, str):
-        return blob
-    return bytes(blob).decode("utf-8", errors="replace")
-
+# ---- SQL functions the views call (the decoders every store shares) -----------------------
 
 _FUNCTIONS: tuple[tuple[str, int, Callable[..., str | bytes | int | None]], ...] = (
-    ("perdure_output_result", 1, _output_result),
-    ("perdure_output_failure", 1, _output_failure),
-    ("perdure_output_value", 1, _output_value),
-    ("perdure_entry_type", 1, _entry_type),
-    ("perdure_entry_name", 2, _entry_name),
-    ("perdure_entry_json", 2, _entry_json),
-    ("perdure_utf8", 1, _utf8),
+    ("perdure_output_result", 1, introspection.output_result),
+    ("perdure_output_failure", 1, introspection.output_failure),
+    ("perdure_output_value", 1, introspection.output_value),
+    ("perdure_entry_type", 1, introspection.entry_type),
+    ("perdure_entry_name", 2, introspection.entry_name),
+    ("perdure_entry_json", 2, introspection.entry_json),
+    ("perdure_utf8", 1, introspection.utf8),
 )
 
 

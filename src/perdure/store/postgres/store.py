@@ -1,0 +1,356 @@
+"""The PostgreSQL store: one writer connection on its own thread, group commit.
+
+Driver: psycopg 3, synchronous API. The engine's write jobs are synchronous functions
+(`Engine.apply(txn, command)`), so the writer keeps them on a thread, as the SQLite store
+does, with no event-loop hop per statement. asyncpg was measured against it on the same
+group-commit batch of engine-shaped jobs (bench/postgres_store.py; figures in its
+docstring): its faster per-statement protocol did not win once the sync jobs had to await
+every statement through the loop, and adopting it would turn every engine function
+`async`. psycopg's pipeline mode was measured too; see `_Writer` for why the writer uses
+it.
+
+Semantics are the SQLite store's:
+
+* **One writer.** On a single node every partition's commands go through this one
+  connection (the processor owns all partitions), and a session-level advisory lock keeps
+  a second perdure server off the same database (`StoreLockedError`). Rows carry their
+  partition key, so cluster mode can later lease partitions and fence writes by them.
+* **Group commit.** The writer takes every queued job, runs them in one transaction, each
+  in its own savepoint (a failing job rolls back alone), commits once, and only after
+  COMMIT returned resolves the jobs' futures. `synchronous_commit=on`: COMMIT returns once
+  the WAL is flushed.
+* **Consistent reads** run on a reader connection in REPEATABLE READ READ ONLY
+  transactions (one snapshot per `read`).
+* **Introspection queries** (`query`) run as a read-only role (`query.py`).
+
+A lost connection fails the batch in flight (its futures get a `StoreError`: the outcome
+of a COMMIT that got no answer is unknown to the caller, as with any database) and the
+next job reconnects; reads are retried once on a fresh connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from perdure.store.api import (
+    QueryResult,
+    ReadTxn,
+    Store,
+    StoreConfigError,
+    StoreError,
+    StoreLockedError,
+    WriteTxn,
+)
+from perdure.store.partitioning import DEFAULT_PARTITIONS
+from perdure.store.postgres.query import PostgresQueryRunner
+from perdure.store.postgres.schema import install_views, migrate
+from perdure.store.postgres.tables import PostgresTxn
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+CommitHook = Callable[[], None]
+_MAX_GROUP = 256
+_STOP = object()
+
+
+@dataclass(slots=True)
+class _Job:
+    fn: Callable[[PostgresTxn], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+def _resolve(job: _Job, result: Any, error: BaseException | None) -> None:
+    def apply() -> None:
+        if job.future.done():
+            return
+        if error is not None:
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(result)
+
+    job.loop.call_soon_threadsafe(apply)
+
+
+def masked(url: str) -> str:
+    """The URL without its password, for logs and messages."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "<invalid PostgreSQL URL>"
+    host, port, db = params.get("host", ""), params.get("port", ""), params.get("dbname", "")
+    user = params.get("user", "")
+    return f"postgresql://{user}{'@' if user else ''}{host}{':' if port else ''}{port}/{db}"
+
+
+def _connect(conninfo: str, application: str) -> psycopg.Connection[Any]:
+    conn = psycopg.connect(
+        conninfo, autocommit=True, application_name=application, prepare_threshold=0
+    )
+    # Explicit, whatever the server's or the role's defaults: COMMIT returns only once the
+    # WAL is flushed to disk.
+    conn.execute("SET synchronous_commit = on")
+    return conn
+
+
+def _writer_lock_key(database: str) -> int:
+    """The session advisory-lock key that marks a database's single writer."""
+    digest = hashlib.sha256(b"perdure-writer:" + database.encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class _Writer(threading.Thread):
+    """Owns the write connection; runs queued jobs in group-committed transactions.
+
+    The savepoint statements between jobs are sent as one simple-protocol string
+    (`RELEASE job; SAVEPOINT job`): one round trip per job boundary. Pipeline mode (every
+    write of a job sent without waiting, one sync per job) was measured
+    (bench/postgres_store.py) and is not used: the engine's jobs read before they write,
+    so few round trips are saved, and an error would surface at a later statement.
+    """
+
+    def __init__(self, store: PostgresStore, conn: psycopg.Connection[Any]) -> None:
+        super().__init__(name="perdure-store-writer", daemon=True)
+        self._store = store
+        self._conn: psycopg.Connection[Any] | None = conn
+        self.jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+
+    def run(self) -> None:
+        try:
+            while True:
+                first = self.jobs.get()
+                if first is _STOP:
+                    return
+                batch: list[_Job] = [first]  # type: ignore[list-item]
+                stop = False
+                while len(batch) < _MAX_GROUP:
+                    try:
+                        nxt = self.jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP:
+                        stop = True
+                        break
+                    batch.append(nxt)  # type: ignore[arg-type]
+                self._run_batch(batch)
+                if stop:
+                    return
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = None
+            self._conn = self._store.connect_writer()
+        return self._conn
+
+    def _run_batch(self, batch: list[_Job]) -> None:
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        try:
+            conn = self._connection()
+            conn.execute("BEGIN; SAVEPOINT job", prepare=False)
+            txn = PostgresTxn(conn)
+            for n, job in enumerate(batch):
+                if n:
+                    conn.execute("RELEASE job; SAVEPOINT job", prepare=False)
+                try:
+                    result = job.fn(txn)
+                except Exception as exc:
+                    if conn.broken:
+                        raise
+                    conn.execute("ROLLBACK TO job")
+                    outcomes.append((None, exc))
+                else:
+                    outcomes.append((result, None))
+            conn.execute("RELEASE job")
+            if self._store.before_commit is not None:
+                self._store.before_commit()
+            conn.execute("COMMIT")
+        except (psycopg.Error, StoreError) as exc:
+            logger.error("store write transaction failed: %s", exc)
+            self._abandon()
+            error = exc if isinstance(exc, StoreError) else StoreError(f"write failed: {exc}")
+            for job in batch:
+                _resolve(job, None, error)
+            return
+        # Only now, after COMMIT returned, may anyone learn of the results.
+        for job, (result, error_) in zip(batch, outcomes, strict=True):
+            _resolve(job, result, error_)
+
+    def _abandon(self) -> None:
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken:
+            return
+        try:
+            conn.execute("ROLLBACK")
+        except psycopg.Error:
+            conn.close()
+
+
+class _Reader(threading.Thread):
+    """Owns a read connection; runs each read in its own REPEATABLE READ snapshot."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        super().__init__(name="perdure-store-reader", daemon=True)
+        self._store = store
+        self._conn: psycopg.Connection[Any] | None = None
+        self.jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+
+    def run(self) -> None:
+        try:
+            while (job := self.jobs.get()) is not _STOP:
+                self._run_read(job)  # type: ignore[arg-type]
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+
+    def _read_once(self, job: _Job) -> Any:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = _connect(self._store.conninfo, "perdure-reader")
+        conn = self._conn
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            return job.fn(PostgresTxn(conn))
+        finally:
+            if not conn.broken:
+                conn.execute("ROLLBACK")
+
+    def _run_read(self, job: _Job) -> None:
+        try:
+            try:
+                result = self._read_once(job)
+            except psycopg.OperationalError:
+                if self._conn is None or not self._conn.broken:
+                    raise
+                # The server went away (restart): one more try on a fresh connection.
+                result = self._read_once(job)
+        except psycopg.Error as exc:
+            _resolve(job, None, StoreError(f"read failed: {exc}"))
+        except BaseException as exc:
+            _resolve(job, None, exc)
+        else:
+            _resolve(job, result, None)
+
+
+class PostgresStore(Store):
+    """The store in one PostgreSQL database. Use `PostgresStore.open`."""
+
+    def __init__(self, conninfo: str, partitions: int, before_commit: CommitHook | None) -> None:
+        self.conninfo = conninfo
+        self.partitions = partitions
+        self.before_commit = before_commit
+        self._lock_key = _writer_lock_key(str(conninfo_to_dict(conninfo).get("dbname", "")))
+        self._writer: _Writer | None = None
+        self._reader: _Reader | None = None
+        self._queries: PostgresQueryRunner | None = None
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        partitions: int = DEFAULT_PARTITIONS,
+        *,
+        before_commit: CommitHook | None = None,
+    ) -> PostgresStore:
+        """Open (migrating if needed) the store in the database `url` names
+        (`postgresql://USER[:PASS]@HOST:PORT/DB`).
+
+        Refuses, with `StoreLockedError`, a database another perdure server writes to,
+        and, with `StoreConfigError`, one whose schema has another partition count.
+        `before_commit` runs on the writer thread right before each COMMIT (tests use it
+        to hold commits back).
+        """
+        if partitions < 1:
+            raise StoreConfigError(f"the partition count must be at least 1, not {partitions}")
+        try:
+            conninfo = make_conninfo(url)
+        except psycopg.ProgrammingError as exc:
+            raise StoreConfigError(f"invalid PostgreSQL URL: {exc}") from None
+        store = cls(conninfo, partitions, before_commit)
+        conn = store.connect_writer()
+        try:
+            migrate(conn, partitions)
+            role = install_views(conn)
+            queries = PostgresQueryRunner(make_conninfo(conninfo, user=role.name, password=role.password))
+            try:
+                queries.open()
+            except Exception as exc:
+                queries.close()
+                raise StoreConfigError(
+                    f"the read-only query role {role.name!r} cannot connect to "
+                    f"{masked(url)} ({exc}); allow it in pg_hba.conf like perdure's own user"
+                ) from None
+        except BaseException:
+            conn.close()
+            raise
+        store._queries = queries
+        store._writer = _Writer(store, conn)
+        store._reader = _Reader(store)
+        store._writer.start()
+        store._reader.start()
+        return store
+
+    def connect_writer(self) -> psycopg.Connection[Any]:
+        """A new write connection holding the database's writer lock."""
+        try:
+            conn = _connect(self.conninfo, "perdure-writer")
+        except psycopg.OperationalError as exc:
+            raise StoreConfigError(
+                f"cannot connect to PostgreSQL at {masked(self.conninfo)}: {str(exc).strip()}"
+            ) from None
+        locked = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._lock_key,)).fetchone()
+        if not locked or not locked[0]:
+            conn.close()
+            raise StoreLockedError(
+                f"{masked(self.conninfo)} is used by another perdure server; stop it or use "
+                "another database (several nodes on one database come with cluster mode)"
+            )
+        return conn
+
+    def write_nowait(self, fn: Callable[[WriteTxn], T]) -> asyncio.Future[T]:
+        return self._submit(self._writer, fn)
+
+    async def read(self, fn: Callable[[ReadTxn], T]) -> T:
+        return await self._submit(self._reader, fn)
+
+    def _submit(
+        self, worker: _Writer | _Reader | None, fn: Callable[[PostgresTxn], T]
+    ) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        if self._closed or worker is None:
+            future.set_exception(StoreError("the store is closed"))
+            return future
+        worker.jobs.put(_Job(fn, future, loop))
+        return future
+
+    async def query(self, sql: str) -> QueryResult:
+        if self._closed or self._queries is None:
+            raise StoreError("the store is closed")
+        return await self._queries.query(sql)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for worker in (self._writer, self._reader):
+            if worker is not None:
+                worker.jobs.put(_STOP)
+                await asyncio.to_thread(worker.join)
+        if self._queries is not None:
+            await asyncio.to_thread(self._queries.close)

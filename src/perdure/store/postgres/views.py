@@ -1,0 +1,210 @@
+"""The introspection views on PostgreSQL, in schema `perdure_sys`: the same names, columns
+and values as `perdure.store.sqlite.views` (restate's system tables), so the same SQL
+gives the same rows on both stores.
+
+SQLite's views call Python to decode protobuf payloads; PostgreSQL cannot. Each decoded
+value is produced in one of three ways, chosen by what SQL must do with it:
+
+* **filled at write time** (columns the store writes from the payload, see `tables.py`):
+  values a query filters, groups or orders on and that are small: `completion_result`,
+  `completion_failure` of an invocation, an entry's `name`, a state entry's `key`. Cost:
+  one protobuf parse per journal append or completed invocation (measured in
+  bench/postgres_store.py: ~1-2 µs, under 1% of an append's round trip).
+* **computed in SQL**: `entry_type` (a CASE over the type codes, generated from
+  `MessageType` here), timestamps, targets, lengths.
+* **decoded after fetching**: display values that can be large and that no query filters
+  on: `entry_json`, `value_utf8`, a promise's value and failure. The view returns a small
+  composite of the stored bytes (types `perdure_sys.entry_json`, `utf8`, …); the query
+  connection's psycopg loaders for those types turn each into the decoded value with
+  `perdure.store.introspection`, exactly as SQLite does. Storing them at write time would
+  double the journal (an Input entry's JSON is its payload again, base64) for values
+  only ever displayed. The price: such a column can be selected and ordered, not compared
+  (`WHERE entry_json LIKE …` is refused with the type error).
+
+Views and types hold no data: `install_views` drops and recreates the schema at every
+open, inside the migration transaction, so they always match the code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from perdure.protocol.messages import MessageType
+from perdure.store import introspection
+
+SCHEMA = "perdure_sys"
+
+# The names a query may read: restate's system tables (and `state`).
+VIEW_NAMES: tuple[str, ...] = (
+    "sys_invocation",
+    "sys_journal",
+    "sys_state",
+    "state",
+    "sys_inbox",
+    "sys_keyed_service_status",
+    "sys_promise",
+    "sys_service",
+    "sys_deployment",
+)
+
+
+def _utf8_text(blob: bytes | None) -> str | None:
+    return introspection.utf8(blob)
+
+
+def _output_value_utf8(blob: bytes | None) -> str | None:
+    return introspection.utf8(introspection.output_value(blob))
+
+
+# Composite types decoded after fetching: name, fields, decoder (called with the fields).
+DECODED_TYPES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
+    ("entry_json", "type integer, payload bytea", introspection.entry_json),
+    ("utf8", "bytes bytea", _utf8_text),
+    ("output_value", "result bytea", introspection.output_value),
+    ("output_value_utf8", "result bytea", _output_value_utf8),
+    ("output_failure", "result bytea", introspection.output_failure),
+)
+
+
+def _decoded(type_name: str, *columns: str) -> str:
+    """A decoded-after-fetch value: NULL when the first column is NULL, else the composite."""
+    return (
+        f"CASE WHEN {columns[0]} IS NULL THEN NULL "
+        f"ELSE ROW({', '.join(columns)})::{SCHEMA}.{type_name} END"
+    )
+
+
+def _ts(column: str) -> str:
+    # Exact milliseconds, RFC 3339 as SQLite's strftime('%Y-%m-%dT%H:%M:%fZ') prints them.
+    return (
+        f"to_char(TIMESTAMP '1970-01-01' + {column} * INTERVAL '1 millisecond', "
+        """'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
+    )
+
+
+def _target(alias: str) -> str:
+    return (
+        f"{alias}.service || '/' || CASE WHEN {alias}.key IS NULL THEN '' "
+        f"ELSE {alias}.key || '/' END || {alias}.handler"
+    )
+
+
+def _entry_type(column: str) -> str:
+    labels = " ".join(f"WHEN {int(t)} THEN '{t.entry_label}'" for t in MessageType)
+    unknown = (
+        f"'Unknown: 0x' || CASE WHEN length(to_hex({column})) < 4 "
+        f"THEN lpad(to_hex({column}), 4, '0') ELSE to_hex({column}) END"
+    )
+    return f"CASE {column} {labels} ELSE {unknown} END"
+
+
+_SERVICE_TY = (
+    "CASE {col} WHEN 'SERVICE' THEN 'service' WHEN 'VIRTUAL_OBJECT' THEN 'virtual_object' "
+    "WHEN 'WORKFLOW' THEN 'workflow' ELSE lower({col}) END"
+)
+
+_VIEWS: dict[str, str] = {
+    "sys_invocation": f"""
+SELECT
+    i.id AS id,
+    i.status AS status,
+    {_target("i")} AS target,
+    i.service AS target_service_name,
+    i.key AS target_service_key,
+    i.handler AS target_handler_name,
+    {_SERVICE_TY.format(col="i.service_ty")} AS target_service_ty,
+    i.idempotency_key AS idempotency_key,
+    i.invoked_by AS invoked_by,
+    i.caller_id AS invoked_by_id,
+    c.service AS invoked_by_service_name,
+    CASE WHEN c.id IS NULL THEN NULL ELSE {_target("c")} END AS invoked_by_target,
+    i.deployment_id AS pinned_deployment_id,
+    i.protocol_version AS pinned_service_protocol_version,
+    i.deployment_id AS last_attempt_deployment_id,
+    i.journal_length AS journal_size,
+    i.commands AS journal_commands_size,
+    {_ts("i.created_at")} AS created_at,
+    {_ts("i.modified_at")} AS modified_at,
+    {_ts("i.execution_time")} AS scheduled_start_at,
+    {_ts("i.next_retry_at")} AS next_retry_at,
+    {_ts("i.completed_at")} AS completed_at,
+    CASE WHEN i.status = 'running' THEN 1 ELSE 0 END AS in_flight,
+    i.retry_count AS retry_count,
+    i.last_failure AS last_failure,
+    i.last_failure_code AS last_failure_error_code,
+    i.completion_result AS completion_result,
+    i.completion_failure AS completion_failure
+FROM public.invocations AS i
+LEFT JOIN public.invocations AS c ON c.id = i.caller_id""",
+    "sys_journal": f"""
+SELECT
+    j.invocation_id AS id,
+    j.idx AS "index",
+    {_entry_type("j.type")} AS entry_type,
+    j.entry_name AS name,
+    j.payload AS raw,
+    octet_length(j.payload) AS raw_length,
+    {_decoded("entry_json", "j.type", "j.payload")} AS entry_json,
+    {_ts("j.appended_at")} AS appended_at
+FROM public.journal AS j""",
+    "sys_state": f"""
+SELECT
+    s.service AS service_name,
+    s.key AS service_key,
+    s.key_utf8 AS key,
+    octet_length(s.state_key) AS key_length,
+    {_decoded("utf8", "s.value")} AS value_utf8,
+    s.value AS value,
+    octet_length(s.value) AS value_length
+FROM public.state AS s""",
+    "state": f"SELECT * FROM {SCHEMA}.sys_state",
+    "sys_inbox": f"""
+SELECT
+    b.service AS service_name,
+    b.key AS service_key,
+    b.invocation_id AS id,
+    b.seq AS sequence_number,
+    {_ts("i.created_at")} AS created_at
+FROM public.inbox AS b
+LEFT JOIN public.invocations AS i ON i.id = b.invocation_id
+WHERE b.state_mutation IS NULL""",
+    "sys_keyed_service_status": """
+SELECT l.service AS service_name, l.key AS service_key, l.invocation_id AS invocation_id
+FROM public.locks AS l""",
+    "sys_promise": f"""
+SELECT
+    p.service AS service_name,
+    p.key AS service_key,
+    p.name AS key,
+    CASE WHEN p.result IS NULL THEN 0 ELSE 1 END AS completed,
+    {_decoded("output_value", "p.result")} AS completion_success_value,
+    {_decoded("output_value_utf8", "p.result")} AS completion_success_value_utf8,
+    {_decoded("output_failure", "p.result")} AS completion_failure
+FROM public.promises AS p""",
+    "sys_service": f"""
+SELECT
+    s.name AS name,
+    s.revision AS revision,
+    CASE WHEN s.public THEN 1 ELSE 0 END AS public,
+    {_SERVICE_TY.format(col="s.ty")} AS ty,
+    s.deployment_id AS deployment_id
+FROM public.services AS s""",
+    "sys_deployment": f"""
+SELECT
+    d.id AS id,
+    'http' AS ty,
+    d.uri AS endpoint,
+    {_ts("d.created_at")} AS created_at,
+    d.min_protocol_version AS min_service_protocol_version,
+    d.max_protocol_version AS max_service_protocol_version
+FROM public.deployments AS d""",
+}
+
+
+def view_statements() -> list[str]:
+    """Drop and recreate the schema with its types and views (no grants)."""
+    statements = [f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE", f"CREATE SCHEMA {SCHEMA}"]
+    statements += [f"CREATE TYPE {SCHEMA}.{name} AS ({body})" for name, body, _ in DECODED_TYPES]
+    statements += [f"CREATE VIEW {SCHEMA}.{name} AS {_VIEWS[name]}" for name in VIEW_NAMES]
+    return statements

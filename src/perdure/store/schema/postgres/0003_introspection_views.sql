@@ -1,0 +1,3 @@
+-- Nothing to do on PostgreSQL: the introspection views are derived objects that the store
+-- installs at every open (perdure.store.postgres.views), as SQLite does since 0004. The
+-- name is kept so both dialects record the same migrations.
