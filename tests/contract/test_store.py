@@ -70,7 +70,7 @@ async def test_journal_is_dense_and_append_only(store: Store) -> None:
     assert await store.read(lambda txn: txn.has_notification("inv_a", [], [17]))
     assert not await store.read(lambda txn: txn.has_notification("inv_a", [2], [1]))
     assert await store.read(lambda txn: txn.has_completion("inv_a", 1, 0x8011))
-    with pytest.raises(Exception, match="(?i)unique"):
+    with pytest.raises(Exception, match=r"(?i)unique"):
         await store.write(
             lambda txn: txn.append_entry(JournalEntryRow("inv_a", 1, 0x0411, b"x", 5))
         )
@@ -104,7 +104,7 @@ async def test_lock_and_inbox_are_fifo(store: Store) -> None:
 
     await store.write(setup)
     assert await store.read(lambda txn: txn.lock_holder("L", "k")) == "inv_1"
-    with pytest.raises(Exception, match="(?i)unique"):
+    with pytest.raises(Exception, match=r"(?i)unique"):
         await store.write(lambda txn: txn.take_lock("L", "k", "inv_9"))
     first = await store.write(lambda txn: txn.pop_inbox("L", "k"))
     second = await store.write(lambda txn: txn.pop_inbox("L", "k"))

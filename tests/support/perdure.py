@@ -14,6 +14,7 @@ import pytest
 
 from .ports import IngressAdminPorts, free_port
 from .process import ManagedProcess, start_until_ready
+from .stores import store_args
 
 
 def perdure_cli(hint: str = "") -> str:
@@ -42,7 +43,9 @@ class PerdureServer(IngressAdminPorts):
     """`perdure server` (or, given `app`, `perdure dev APP`) on 127.0.0.1.
 
     Its environment: the caller's without any `RESTATE_*`, then `env`. `data_dir`: fixed (a
-    later `start` resumes from it), or None for a fresh one per start attempt. One log file,
+    later `start` resumes from it), or None for a fresh one per start attempt. The store is
+    SQLite in it, or with PERDURE_TEST_STORE=postgres a PostgreSQL database standing for it
+    (tests/support/stores.py). One log file,
     appended to at every start. Same surface as RestateServer (urls, process, start, stop)."""
 
     def __init__(
@@ -92,6 +95,7 @@ class PerdureServer(IngressAdminPorts):
             "--ingress-port", str(self.ingress_port),
             "--admin-port", str(self.admin_port),
             "--host", "127.0.0.1",
+            *store_args(data_dir),  # PERDURE_TEST_STORE=postgres: a database per data dir
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("RESTATE_")}
         self.process = ManagedProcess(

@@ -35,7 +35,8 @@ from perdure.server.config import ConfigError, ServerConfig
 from perdure.server.embedded import EmbeddedApp, EmbeddedAppError, embedded_uri
 from perdure.server.invoker.in_process import AttemptRunner, ByteStreams
 from perdure.server.loop import run as run_loop
-from perdure.store.api import StoreLockedError
+from perdure.server.stores import describe_store
+from perdure.store.api import StoreConfigError, StoreLockedError
 
 logger = logging.getLogger("perdure.dev")
 
@@ -138,7 +139,7 @@ def _banner(
         f"perdure dev {__version__}: {target}",
         f"  ingress   http://{host}:{config.ingress_port}",
         f"  admin     http://{host}:{config.admin_port}",
-        f"  data      {config.data_dir} (SQLite)",
+        f"  data      {describe_store(config)}",
         f"  services  {app.uri} (in this process)",
     ]
     for service in endpoint.services:
@@ -223,6 +224,13 @@ async def _run(config: ServerConfig, app: EmbeddedApp, remotes: list[Remote], ba
     show_default=True,
     help="Directory of the SQLite store; keep it to resume in-flight invocations.",
 )
+@click.option(
+    "--store",
+    default=None,
+    metavar="URL",
+    help="postgresql://USER[:PASS]@HOST:PORT/DB: keep the data in PostgreSQL instead "
+    "(env PERDURE_STORE).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address of both ports.")
 @click.option("--ingress-port", type=int, default=8080, show_default=True, help="Ingress port.")
 @click.option("--admin-port", type=int, default=9070, show_default=True, help="Admin API port.")
@@ -237,6 +245,7 @@ async def _run(config: ServerConfig, app: EmbeddedApp, remotes: list[Remote], ba
 def command(
     app_target: str,
     data_dir: Path,
+    store: str | None,
     host: str,
     ingress_port: int,
     admin_port: int,
@@ -272,6 +281,7 @@ def command(
     try:
         config = ServerConfig.build(
             data_dir=data_dir,
+            store=store,
             host=host,
             ingress_port=ingress_port,
             admin_port=admin_port,
@@ -283,7 +293,7 @@ def command(
     banner = _banner(app_target, config, app, found, remotes)
     try:
         run_loop(_run(config, app, remotes, banner))
-    except (StoreLockedError, EmbeddedAppError) as exc:
+    except (StoreLockedError, StoreConfigError, EmbeddedAppError) as exc:
         raise click.ClickException(str(exc)) from None
     except ExceptionGroup as group:  # from the server's task group
         bind = group.subgroup(OSError)

@@ -13,7 +13,7 @@ import click
 from perdure.cli._tokens import token_options, tokens
 from perdure.server.config import ConfigError, ServerConfig
 from perdure.server.loop import run as run_loop
-from perdure.store.api import StoreLockedError
+from perdure.store.api import StoreConfigError, StoreLockedError
 
 
 @click.command(name="server")
@@ -22,6 +22,20 @@ from perdure.store.api import StoreLockedError
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Directory of the SQLite store (env RESTATE_BASE_DIR; default ./perdure-data).",
+)
+@click.option(
+    "--store",
+    default=None,
+    metavar="URL",
+    help="postgresql://USER[:PASS]@HOST:PORT/DB: keep the data in PostgreSQL instead "
+    "(env PERDURE_STORE; single node).",
+)
+@click.option(
+    "--partitions",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Partitions of a new PostgreSQL store, fixed once created "
+    "(env RESTATE_DEFAULT_NUM_PARTITIONS; default 64).",
 )
 @click.option("--host", default=None, help="Address to bind both ports to (default 127.0.0.1).")
 @click.option("--ingress-port", type=int, default=None, help="Ingress HTTP port (default 8080).")
@@ -36,6 +50,8 @@ from perdure.store.api import StoreLockedError
 @token_options
 def server(
     data_dir: Path | None,
+    store: str | None,
+    partitions: int | None,
     host: str | None,
     ingress_port: int | None,
     admin_port: int | None,
@@ -52,6 +68,8 @@ def server(
     try:
         config = ServerConfig.build(
             data_dir=data_dir,
+            store=store,
+            partitions=partitions,
             host=host,
             ingress_port=ingress_port,
             admin_port=admin_port,
@@ -70,7 +88,7 @@ def server(
 
     try:
         run_loop(main())
-    except StoreLockedError as exc:
+    except (StoreLockedError, StoreConfigError) as exc:
         raise click.ClickException(str(exc)) from None
 
 

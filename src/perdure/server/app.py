@@ -35,8 +35,8 @@ from perdure.server.engine import (
 from perdure.server.http_server import serve_http
 from perdure.server.ingress.app import IngressApp
 from perdure.server.invoker import Invoker
+from perdure.server.stores import describe_store, open_store
 from perdure.store.api import Store
-from perdure.store.sqlite import SqliteStore
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ async def run_server(
     registered before anything runs; `on_ready` is called once the ports are being served."""
     clock = clock or SystemClock()
     warn_if_open(config.host, config.admin_token)
-    store = SqliteStore.open(config.data_dir, config.sqlite_synchronous)
+    store = open_store(config)
     try:
         # Before Recover: the in-flight invocations it restarts may be pinned to them.
         await register_embedded(store, embedded, clock.now_ms())
@@ -145,12 +145,12 @@ async def run_server(
                 ):
                     group.create_task(serve_http(app, config.host, port, shutdown), name=name)
                 logger.info(
-                    "perdure server ready: ingress http://%s:%d, admin http://%s:%d, data %s",
+                    "perdure server ready: ingress http://%s:%d, admin http://%s:%d, store %s",
                     config.host,
                     config.ingress_port,
                     config.host,
                     config.admin_port,
-                    config.data_dir,
+                    describe_store(config),
                 )
                 if on_ready is not None:
                     on_ready()

@@ -47,6 +47,11 @@ class ServerConfig:
     # FULL: each commit is fsynced (survives power loss). NORMAL: survives a process crash
     # only, faster. See perdure.store.sqlite.store.
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    # A postgresql:// URL selects the PostgreSQL store (perdure.server.stores); None keeps
+    # SQLite in data_dir.
+    store: str | None = None
+    # Fixed when a PostgreSQL schema is created; a store refuses to open with another.
+    partitions: int = 64
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     inactivity_timeout_ms: int = 60_000
     abort_timeout_ms: int = 600_000
@@ -78,6 +83,10 @@ class ServerConfig:
         values: dict[str, object] = {}
         if "RESTATE_BASE_DIR" in env:
             values["data_dir"] = Path(env["RESTATE_BASE_DIR"])
+        if env.get("PERDURE_STORE"):
+            values["store"] = env["PERDURE_STORE"]
+        if "RESTATE_DEFAULT_NUM_PARTITIONS" in env:
+            values["partitions"] = _positive("RESTATE_DEFAULT_NUM_PARTITIONS", env)
         for var, name in (
             ("RESTATE_INGRESS__BIND_ADDRESS", "ingress"),
             ("RESTATE_ADMIN__BIND_ADDRESS", "admin"),
@@ -192,6 +201,13 @@ def _byte_size(var: str, text: str) -> int:
     if match is None or unit not in _BYTE_UNITS or float(match.group(1)) * _BYTE_UNITS[unit] < 1:
         raise ConfigError(f"{var} has value {text!r}: expected a size such as 32MiB or 65536")
     return int(float(match.group(1)) * _BYTE_UNITS[unit])
+
+
+def _positive(var: str, env: Mapping[str, str]) -> int:
+    text = env[var].strip()
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{var} has value {env[var]!r}: not a positive integer")
+    return int(text)
 
 
 def _bool(var: str, text: str) -> bool:

@@ -20,6 +20,7 @@ import pytest
 from tests.support.polling import eventually_sync, http_ok
 from tests.support.ports import free_port
 from tests.support.process import die_with_parent, stop_popen
+from tests.support.stores import store_args
 
 HERE = Path(__file__).parent
 STARTUP_DEADLINE_S = 20.0
@@ -121,6 +122,8 @@ class PerdureServer:
                     str(self.ingress_port),
                     "--admin-port",
                     str(self.admin_port),
+                    # PERDURE_TEST_STORE=postgres: the data dir's database in PostgreSQL.
+                    *store_args(self.data_dir),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import threading
 import time
 import uuid
@@ -29,6 +28,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests.support.stores import integrity_problems, sql_rows
 
 RUN_COMPLETION = 0x8011  # perdure.protocol.messages.MessageType.RUN_COMPLETION
 SLEEP_MS = 4000  # longer than kill + restart
@@ -88,16 +89,12 @@ def crashable(request: pytest.FixtureRequest, server, crash_app: CrashApp) -> It
     yield server
     # S14: the store survived every kill; checked once the last server stopped cleanly.
     server.stop()
-    assert _db(server.data_dir, "PRAGMA integrity_check") == [("ok",)]
+    assert integrity_problems(server.data_dir) == []
 
 
 def _db(data_dir: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
-    # A read-only look at the store; WAL lets it read while the server writes.
-    conn = sqlite3.connect(f"file:{data_dir}/perdure.sqlite3?mode=ro", uri=True)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
+    # A read-only look at the store (SQLite, or PostgreSQL with PERDURE_TEST_STORE=postgres).
+    return sql_rows(data_dir, sql, *args)
 
 
 def _status(data_dir: Path, invocation_id: str) -> str | None:

@@ -81,7 +81,9 @@ def install_views(conn: psycopg.Connection[Any]) -> QueryRole:
             conn.execute(statement.encode())
         role = _ensure_query_role(conn)
         ident = sql.Identifier(role.name)
-        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(SCHEMA), ident))
+        conn.execute(
+            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(SCHEMA), ident)
+        )
         conn.execute(
             sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(
                 sql.Identifier(SCHEMA), ident

@@ -35,6 +35,7 @@ import hashlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -61,6 +62,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 CommitHook = Callable[[], None]
 _MAX_GROUP = 256
+LOCK_WAIT_S = 5.0
 _STOP = object()
 
 
@@ -251,6 +253,7 @@ class PostgresStore(Store):
 
     def __init__(self, conninfo: str, partitions: int, before_commit: CommitHook | None) -> None:
         self.conninfo = conninfo
+        self.lock_wait_s = LOCK_WAIT_S
         self.partitions = partitions
         self.before_commit = before_commit
         self._lock_key = _writer_lock_key(str(conninfo_to_dict(conninfo).get("dbname", "")))
@@ -266,6 +269,7 @@ class PostgresStore(Store):
         partitions: int = DEFAULT_PARTITIONS,
         *,
         before_commit: CommitHook | None = None,
+        lock_wait_s: float = LOCK_WAIT_S,
     ) -> PostgresStore:
         """Open (migrating if needed) the store in the database `url` names
         (`postgresql://USER[:PASS]@HOST:PORT/DB`).
@@ -273,7 +277,8 @@ class PostgresStore(Store):
         Refuses, with `StoreLockedError`, a database another perdure server writes to,
         and, with `StoreConfigError`, one whose schema has another partition count.
         `before_commit` runs on the writer thread right before each COMMIT (tests use it
-        to hold commits back).
+        to hold commits back). `lock_wait_s`: how long to wait for the writer lock of a
+        server that just died (its session ends a moment after the process).
         """
         if partitions < 1:
             raise StoreConfigError(f"the partition count must be at least 1, not {partitions}")
@@ -282,11 +287,14 @@ class PostgresStore(Store):
         except psycopg.ProgrammingError as exc:
             raise StoreConfigError(f"invalid PostgreSQL URL: {exc}") from None
         store = cls(conninfo, partitions, before_commit)
+        store.lock_wait_s = lock_wait_s
         conn = store.connect_writer()
         try:
             migrate(conn, partitions)
             role = install_views(conn)
-            queries = PostgresQueryRunner(make_conninfo(conninfo, user=role.name, password=role.password))
+            queries = PostgresQueryRunner(
+                make_conninfo(conninfo, user=role.name, password=role.password)
+            )
             try:
                 queries.open()
             except Exception as exc:
@@ -313,14 +321,23 @@ class PostgresStore(Store):
             raise StoreConfigError(
                 f"cannot connect to PostgreSQL at {masked(self.conninfo)}: {str(exc).strip()}"
             ) from None
-        locked = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._lock_key,)).fetchone()
-        if not locked or not locked[0]:
+        # A writer killed a moment ago still holds the lock until its backend notices the
+        # closed socket: wait a little for it before refusing.
+        deadline = time.monotonic() + self.lock_wait_s
+        while not self._try_writer_lock(conn):
+            if time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
             conn.close()
             raise StoreLockedError(
                 f"{masked(self.conninfo)} is used by another perdure server; stop it or use "
                 "another database (several nodes on one database come with cluster mode)"
             )
         return conn
+
+    def _try_writer_lock(self, conn: psycopg.Connection[Any]) -> bool:
+        found = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._lock_key,)).fetchone()
+        return bool(found and found[0])
 
     def write_nowait(self, fn: Callable[[WriteTxn], T]) -> asyncio.Future[T]:
         return self._submit(self._writer, fn)

@@ -297,8 +297,7 @@ class PostgresTxn:
 
     def all_state(self, service: str, key: str) -> list[tuple[bytes, bytes]]:
         rows = self._all(
-            "SELECT state_key, value FROM state WHERE service = %s AND key = %s "
-            "ORDER BY state_key",
+            "SELECT state_key, value FROM state WHERE service = %s AND key = %s ORDER BY state_key",
             (service, key),
         )
         return [(bytes(k), bytes(v)) for k, v in rows]
