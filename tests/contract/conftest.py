@@ -1,13 +1,20 @@
-"""The `store` fixture: one contract suite, run against every backend.
+"""Fixtures of the store contract suite: every test runs against every backend.
 
 `sqlite`: a fresh data directory. `postgres`: a fresh database in the test process's
-throwaway PostgreSQL (tests/support/postgres.py; started on first use).
+throwaway PostgreSQL (tests/support/postgres.py, started on first use).
+
+`backend.open(**options)` opens the test's store (again: the same data); `backend.sql`
+reads the backend's own tables directly, for what the interface does not show (the
+migrations record). `store` is one opened store, closed after the test.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,32 +23,54 @@ from tests.support.postgres import shared_cluster
 
 STORES = ["sqlite", "postgres"]
 
-# `open_store(before_commit=None)` opens the fixture's store (again: same data).
-OpenStore = Callable[..., Store]
+
+@dataclass
+class Backend:
+    name: str
+    open: Callable[..., Store]
+    sql: Callable[[str], list[tuple[Any, ...]]]
 
 
-@pytest.fixture(params=STORES)
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> OpenStore:
-    if request.param == "sqlite":
-        from perdure.store.sqlite import SqliteStore
+def _sqlite(folder: Path) -> Backend:
+    from perdure.store.sqlite import SqliteStore
+    from perdure.store.sqlite.store import DB_FILE
 
-        def open_sqlite(**kwargs: object) -> Store:
-            return SqliteStore.open(tmp_path / "data", **kwargs)  # type: ignore[arg-type]
+    def read(query: str) -> list[tuple[Any, ...]]:
+        conn = sqlite3.connect(f"file:{folder / DB_FILE}?mode=ro", uri=True)
+        try:
+            return conn.execute(query).fetchall()
+        finally:
+            conn.close()
 
-        return open_sqlite
+    return Backend("sqlite", lambda **options: SqliteStore.open(folder, **options), read)
+
+
+def _postgres() -> Backend:
+    import psycopg
+
     from perdure.store.postgres import PostgresStore
 
     url = shared_cluster().create_database()
 
-    def open_postgres(**kwargs: object) -> Store:
-        return PostgresStore.open(url, **kwargs)  # type: ignore[arg-type]
+    def read(query: str) -> list[tuple[Any, ...]]:
+        with psycopg.connect(url, autocommit=True) as conn:
+            return conn.execute(query.encode()).fetchall()
 
-    return open_postgres
+    def open_store(**options: Any) -> Store:
+        options.setdefault("lock_wait_s", 0.2)
+        return PostgresStore.open(url, **options)
+
+    return Backend("postgres", open_store, read)
+
+
+@pytest.fixture(params=STORES)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    return _sqlite(tmp_path / "data") if request.param == "sqlite" else _postgres()
 
 
 @pytest.fixture
-async def store(open_store: OpenStore) -> AsyncIterator[Store]:
-    opened = open_store()
+async def store(backend: Backend) -> AsyncIterator[Store]:
+    opened = backend.open()
     try:
         yield opened
     finally:

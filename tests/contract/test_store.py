@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
+from perdure.protocol.ids import InvocationId, idempotent_request_uuid, partition_key_for
 from perdure.store.api import (
     DeploymentRow,
+    InboxRow,
     InvocationRow,
     JournalEntryRow,
     ServiceRow,
     Store,
-    StoreLockedError,
     TimerRow,
     WaiterRow,
     WriteTxn,
 )
-from perdure.store.sqlite import SqliteStore
 
 
 def invocation(id_: str = "inv_a", **changes: object) -> InvocationRow:
@@ -184,16 +183,91 @@ async def test_writes_are_applied_in_queue_order(store: Store) -> None:
     assert await store.read(lambda txn: txn.get_state("S", "k", b"v")) == b"49"
 
 
-async def test_sqlite_is_durable_across_reopen_and_locked(tmp_path: Path) -> None:
-    first = SqliteStore.open(tmp_path / "d")
-    try:
-        with pytest.raises(StoreLockedError):
-            SqliteStore.open(tmp_path / "d")
-        await first.write(lambda txn: txn.put_invocation(invocation()))
-    finally:
-        await first.close()
-    second = SqliteStore.open(tmp_path / "d")
-    try:
-        assert await second.read(lambda txn: txn.get_invocation("inv_a")) == invocation()
-    finally:
-        await second.close()
+async def test_promises_first_completion_wins_and_listeners_are_taken_once(
+    store: Store,
+) -> None:
+    def listen(txn: WriteTxn) -> None:
+        txn.add_promise_listener("Wf", "k", "p", "inv_b", 3)
+        txn.add_promise_listener("Wf", "k", "p", "inv_a", 7)
+        txn.add_promise_listener("Wf", "k", "p", "inv_a", 7)  # idempotent
+        txn.add_promise_listener("Wf", "k", "other", "inv_c", 1)
+
+    await store.write(listen)
+    assert await store.read(lambda txn: txn.get_promise("Wf", "k", "p")) is None
+    assert await store.write(lambda txn: txn.complete_promise("Wf", "k", "p", b"first"))
+    assert not await store.write(lambda txn: txn.complete_promise("Wf", "k", "p", b"second"))
+    assert await store.read(lambda txn: txn.get_promise("Wf", "k", "p")) == b"first"
+    taken = await store.write(lambda txn: txn.take_promise_listeners("Wf", "k", "p"))
+    assert taken == [("inv_a", 7), ("inv_b", 3)]
+    assert await store.write(lambda txn: txn.take_promise_listeners("Wf", "k", "p")) == []
+    await store.write(lambda txn: txn.clear_promises("Wf", "k"))
+    assert await store.read(lambda txn: txn.get_promise("Wf", "k", "p")) is None
+    assert await store.write(lambda txn: txn.take_promise_listeners("Wf", "k", "other")) == []
+
+
+async def test_deterministic_ids_name_one_invocation(store: Store) -> None:
+    """An idempotent request's id is derived from its key: storing it again (the same
+    request retried) updates the one row, found by that id."""
+    uuid = idempotent_request_uuid("Counter", "k", "add", "once")
+    id_ = str(InvocationId(partition_key_for("k"), uuid))
+    assert id_ == str(InvocationId(partition_key_for("k"), uuid))
+    first = invocation(id_, idempotency_key="once", status="ready")
+    await store.write(lambda txn: txn.put_invocation(first))
+    again = replace(first, status="completed", completed_at=5, result=b"\x01")
+    await store.write(lambda txn: txn.put_invocation(again))
+    assert await store.read(lambda txn: txn.get_invocation(id_)) == again
+    listed = await store.read(lambda txn: txn.list_invocations())
+    assert [row.id for row in listed] == [id_]
+
+
+async def test_inbox_keeps_state_mutations_in_order(store: Store) -> None:
+    def queue(txn: WriteTxn) -> list[InboxRow]:
+        return [
+            txn.push_inbox("Obj", "k", "inv_1"),
+            txn.push_inbox("Obj", "k", None, state_mutation=b"new-state"),
+            txn.push_inbox("Obj", "other", "inv_x"),
+            txn.push_inbox("Obj", "k", "inv_2"),
+            txn.push_inbox("Obj", "k", None, state_mutation=b"later"),
+        ]
+
+    pushed = await store.write(queue)
+    assert pushed[0].seq < pushed[1].seq < pushed[3].seq < pushed[4].seq
+    mutation = pushed[1]
+    assert mutation.state_mutation == b"new-state"
+    assert mutation.invocation_id != pushed[4].invocation_id  # placeholders are unique
+    popped = []
+    while (row := await store.write(lambda txn: txn.pop_inbox("Obj", "k"))) is not None:
+        popped.append((row.invocation_id, row.state_mutation))
+    assert popped == [
+        ("inv_1", None),
+        (mutation.invocation_id, b"new-state"),
+        ("inv_2", None),
+        (pushed[4].invocation_id, b"later"),
+    ]
+    assert (await store.write(lambda txn: txn.pop_inbox("Obj", "other"))) == pushed[2]
+
+
+async def test_retention_queries(store: Store) -> None:
+    def fill(txn: WriteTxn) -> None:
+        done = dict(status="completed", completion_retention_ms=100, journal_retention_ms=10)
+        txn.put_invocation(invocation("inv_old", completed_at=1_000, journal_length=2, **done))
+        txn.put_invocation(invocation("inv_new", completed_at=5_000, journal_length=2, **done))
+        txn.put_invocation(invocation("inv_nojournal", completed_at=900, **done))
+        txn.put_invocation(invocation("inv_running", completed_at=1_000, status="running"))
+
+    await store.write(fill)
+
+    def ids(rows: list[InvocationRow]) -> list[str]:
+        return [row.id for row in rows]
+
+    assert ids(await store.read(lambda txn: txn.expired_completions(999, 10))) == []
+    assert ids(await store.read(lambda txn: txn.expired_completions(1_100, 10))) == [
+        "inv_nojournal",
+        "inv_old",
+    ]
+    assert ids(await store.read(lambda txn: txn.expired_completions(1_100, 1))) == ["inv_nojournal"]
+    assert ids(await store.read(lambda txn: txn.expired_journals(1_010, 10))) == ["inv_old"]
+    assert ids(await store.read(lambda txn: txn.expired_journals(5_010, 10))) == [
+        "inv_old",
+        "inv_new",
+    ]

@@ -70,7 +70,12 @@ class PostgresQueryRunner:
             conninfo,
             min_size=0,
             max_size=MAX_CONCURRENT,
-            kwargs={"autocommit": True, "application_name": "perdure-query"},
+            # Never prepared: DISCARD ALL (on return to the pool) drops prepared statements.
+            kwargs={
+                "autocommit": True,
+                "application_name": "perdure-query",
+                "prepare_threshold": None,
+            },
             configure=self._configure,
             reset=self._reset,
             open=False,
