@@ -261,6 +261,7 @@ async def main(batches: int, jobs_per_batch: int) -> None:
             f"PostgreSQL {cluster.bin_dir.parent.name}, {batches} batches of {jobs} jobs "
             f"({statements} statements per invocation, 3 jobs), synchronous_commit=on"
         )
+
         def sets(tag: str) -> list[list[list[Statement]]]:
             return [engine_jobs(invocations, f"{tag}-{b}") for b in range(batches)]
 
