@@ -165,11 +165,23 @@ class _Writer(threading.Thread):
             self._conn = self._store.connect_writer()
         return self._conn
 
+    def _begin(self) -> psycopg.Connection[Any]:
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN; SAVEPOINT job", prepare=False)
+        except psycopg.OperationalError:
+            if not conn.broken:
+                raise
+            # Lost while idle (the server restarted): nothing of this batch ran yet, so a
+            # fresh connection may run all of it.
+            conn = self._connection()
+            conn.execute("BEGIN; SAVEPOINT job", prepare=False)
+        return conn
+
     def _run_batch(self, batch: list[_Job]) -> None:
         outcomes: list[tuple[Any, BaseException | None]] = []
         try:
-            conn = self._connection()
-            conn.execute("BEGIN; SAVEPOINT job", prepare=False)
+            conn = self._begin()
             txn = PostgresTxn(conn)
             for n, job in enumerate(batch):
                 if n:
