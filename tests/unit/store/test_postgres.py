@@ -157,6 +157,7 @@ async def test_the_store_carries_on_after_postgresql_restarts(
     store = PostgresStore.open(own_cluster.create_database())
     try:
         await store.write(lambda txn: txn.set_state("S", "k", b"a", b"before"))
+        assert (await store.query("SELECT COUNT(*) AS n FROM state")).rows == [(1,)]
         old_pid = own_cluster.pid
         await asyncio.to_thread(own_cluster.restart)
         assert own_cluster.pid != old_pid
@@ -166,6 +167,8 @@ async def test_the_store_carries_on_after_postgresql_restarts(
             (b"a", b"before"),
             (b"b", b"after"),
         ]
+        # The query pool replaces its cut connection too.
+        assert (await store.query("SELECT COUNT(*) AS n FROM state")).rows == [(2,)]
         # While the server is down, writes fail (and commit nothing); reads recover after.
         await asyncio.to_thread(own_cluster.stop, remove=False)
         with pytest.raises(StoreError):

@@ -78,6 +78,8 @@ class PostgresQueryRunner:
             },
             configure=self._configure,
             reset=self._reset,
+            # A connection cut by a server restart is replaced, not handed to a query.
+            check=ConnectionPool.check_connection,
             open=False,
             name="perdure-query",
         )

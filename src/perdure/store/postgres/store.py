@@ -190,7 +190,7 @@ class _Writer(threading.Thread):
                     result = job.fn(txn)
                 except Exception as exc:
                     if conn.broken:
-                        raise
+                        raise StoreError(f"the connection to PostgreSQL was lost: {exc}") from exc
                     conn.execute("ROLLBACK TO job")
                     outcomes.append((None, exc))
                 else:
@@ -199,7 +199,7 @@ class _Writer(threading.Thread):
             if self._store.before_commit is not None:
                 self._store.before_commit()
             conn.execute("COMMIT")
-        except (psycopg.Error, StoreError) as exc:
+        except Exception as exc:  # the database, or the before-commit hook: fail the batch
             logger.error("store write transaction failed: %s", exc)
             self._abandon()
             error = exc if isinstance(exc, StoreError) else StoreError(f"write failed: {exc}")
