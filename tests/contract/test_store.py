@@ -12,6 +12,7 @@ from perdure.store.api import (
     DeploymentRow,
     InboxRow,
     InvocationRow,
+    JobFailed,
     JournalEntryRow,
     ServiceRow,
     Store,
@@ -271,3 +272,34 @@ async def test_retention_queries(store: Store) -> None:
         "inv_old",
         "inv_new",
     ]
+
+
+async def test_write_many_commits_together_and_fails_alone(store: Store) -> None:
+    def bad(txn: WriteTxn) -> None:
+        txn.put_invocation(invocation("inv_bad"))
+        raise RuntimeError("boom")
+
+    results = await store.write_many_nowait(
+        [
+            lambda txn: txn.put_invocation(invocation("inv_1")) or "one",
+            bad,
+            lambda txn: txn.set_state("S", "k", b"v", b"x") or "three",
+        ]
+    )
+    assert results[0] == "one" and results[2] == "three"
+    assert isinstance(results[1], JobFailed) and str(results[1].error) == "boom"
+    assert await store.read(lambda txn: txn.get_invocation("inv_bad")) is None
+    assert await store.read(lambda txn: txn.get_invocation("inv_1")) is not None
+    assert await store.read(lambda txn: txn.get_state("S", "k", b"v")) == b"x"
+
+
+async def test_schema_version_moves_when_a_service_or_deployment_commits(store: Store) -> None:
+    before = store.schema_version()
+    await store.write(lambda txn: txn.put_invocation(invocation()))
+    assert store.schema_version() == before
+    service = ServiceRow("Counter", "dp_1", 1, "VIRTUAL_OBJECT", True, "{}")
+    await store.write(lambda txn: txn.put_service(service))
+    after_put = store.schema_version()
+    assert after_put != before
+    await store.write(lambda txn: txn.delete_service("Counter"))
+    assert store.schema_version() != after_put

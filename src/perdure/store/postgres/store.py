@@ -39,12 +39,13 @@ next job reconnects; reads are retried once on a fresh connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -52,6 +53,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from perdure.store.api import (
+    JobFailed,
     QueryResult,
     ReadTxn,
     Store,
@@ -76,21 +78,37 @@ _STOP = object()
 
 @dataclass(slots=True)
 class _Job:
-    fn: Callable[[PostgresTxn], Any]
+    """One write or read job; `many`: several functions, each in its own savepoint, whose
+    results (or `JobFailed`) come back together as a list."""
+
+    fns: Sequence[Callable[[PostgresTxn], Any]]
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    many: bool = False
 
 
-def _resolve(job: _Job, result: Any, error: BaseException | None) -> None:
-    def apply() -> None:
+Resolution = tuple[_Job, Any, BaseException | None]
+
+
+def _apply(resolutions: list[Resolution]) -> None:
+    for job, result, error in resolutions:
         if job.future.done():
-            return
+            continue
         if error is not None:
             job.future.set_exception(error)
         else:
             job.future.set_result(result)
 
-    job.loop.call_soon_threadsafe(apply)
+
+def _resolve_all(resolutions: list[Resolution]) -> None:
+    """Hand results to their event loops: one wake-up per loop, not one per job."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Resolution]] = {}
+    for resolution in resolutions:
+        by_loop.setdefault(resolution[0].loop, []).append(resolution)
+    for loop, items in by_loop.items():
+        # A closed loop raises RuntimeError: nobody waits for these any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_apply, items)
 
 
 def masked(url: str) -> str:
@@ -132,6 +150,7 @@ class _Writer(threading.Thread):
         self._store = store
         self._conn: psycopg.Connection[Any] | None = conn
         self.jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self.schema_version = 0
 
     def run(self) -> None:
         try:
@@ -178,23 +197,37 @@ class _Writer(threading.Thread):
             conn.execute("BEGIN; SAVEPOINT job", prepare=False)
         return conn
 
+    def _in_savepoint(
+        self, conn: psycopg.Connection[Any], fn: Callable[[PostgresTxn], Any], txn: PostgresTxn
+    ) -> Any:
+        """Run `fn` in the open savepoint; a `JobFailed` if it raised (and was undone)."""
+        try:
+            return fn(txn)
+        except Exception as exc:
+            if conn.broken:
+                raise StoreError(f"the connection to PostgreSQL was lost: {exc}") from exc
+            conn.execute("ROLLBACK TO job")
+            return JobFailed(exc)
+
     def _run_batch(self, batch: list[_Job]) -> None:
-        outcomes: list[tuple[Any, BaseException | None]] = []
+        resolutions: list[Resolution] = []
         try:
             conn = self._begin()
             txn = PostgresTxn(conn)
-            for n, job in enumerate(batch):
-                if n:
-                    conn.execute("RELEASE job; SAVEPOINT job", prepare=False)
-                try:
-                    result = job.fn(txn)
-                except Exception as exc:
-                    if conn.broken:
-                        raise StoreError(f"the connection to PostgreSQL was lost: {exc}") from exc
-                    conn.execute("ROLLBACK TO job")
-                    outcomes.append((None, exc))
+            first = True
+            for job in batch:
+                results = []
+                for fn in job.fns:
+                    if not first:
+                        conn.execute("RELEASE job; SAVEPOINT job", prepare=False)
+                    first = False
+                    results.append(self._in_savepoint(conn, fn, txn))
+                if job.many:
+                    resolutions.append((job, results, None))
+                elif isinstance(results[0], JobFailed):
+                    resolutions.append((job, None, results[0].error))
                 else:
-                    outcomes.append((result, None))
+                    resolutions.append((job, results[0], None))
             conn.execute("RELEASE job")
             if self._store.before_commit is not None:
                 self._store.before_commit()
@@ -203,12 +236,13 @@ class _Writer(threading.Thread):
             logger.error("store write transaction failed: %s", exc)
             self._abandon()
             error = exc if isinstance(exc, StoreError) else StoreError(f"write failed: {exc}")
-            for job in batch:
-                _resolve(job, None, error)
+            _resolve_all([(job, None, error) for job in batch])
             return
+        if txn.schema_written:
+            # After COMMIT: a reader that sees the new number reads the new rows.
+            self.schema_version += 1  # read by the loop thread: one int store, GIL-atomic
         # Only now, after COMMIT returned, may anyone learn of the results.
-        for job, (result, error_) in zip(batch, outcomes, strict=True):
-            _resolve(job, result, error_)
+        _resolve_all(resolutions)
 
     def _abandon(self) -> None:
         conn = self._conn
@@ -243,7 +277,7 @@ class _Reader(threading.Thread):
         conn = self._conn
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
-            return job.fn(PostgresTxn(conn))
+            return job.fns[0](PostgresTxn(conn))
         finally:
             if not conn.broken:
                 conn.execute("ROLLBACK")
@@ -258,11 +292,11 @@ class _Reader(threading.Thread):
                 # The server went away (restart): one more try on a fresh connection.
                 result = self._read_once(job)
         except psycopg.Error as exc:
-            _resolve(job, None, StoreError(f"read failed: {exc}"))
+            _resolve_all([(job, None, StoreError(f"read failed: {exc}"))])
         except BaseException as exc:
-            _resolve(job, None, exc)
+            _resolve_all([(job, None, exc)])
         else:
-            _resolve(job, result, None)
+            _resolve_all([(job, result, None)])
 
 
 class PostgresStore(Store):
@@ -357,21 +391,34 @@ class PostgresStore(Store):
         return bool(found and found[0])
 
     def write_nowait(self, fn: Callable[[WriteTxn], T]) -> asyncio.Future[T]:
-        return self._submit(self._writer, fn)
+        return self._submit(self._writer, (fn,), many=False)
+
+    def write_many_nowait(
+        self, fns: Sequence[Callable[[WriteTxn], T]]
+    ) -> asyncio.Future[list[T | JobFailed]]:
+        return self._submit(self._writer, fns, many=True)
 
     async def read(self, fn: Callable[[ReadTxn], T]) -> T:
-        return await self._submit(self._reader, fn)
+        result: T = await self._submit(self._reader, (fn,), many=False)
+        return result
 
     def _submit(
-        self, worker: _Writer | _Reader | None, fn: Callable[[PostgresTxn], T]
-    ) -> asyncio.Future[T]:
+        self,
+        worker: _Writer | _Reader | None,
+        fns: Sequence[Callable[[PostgresTxn], Any]],
+        *,
+        many: bool,
+    ) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         if self._closed or worker is None:
             future.set_exception(StoreError("the store is closed"))
             return future
-        worker.jobs.put(_Job(fn, future, loop))
+        worker.jobs.put(_Job(fns, future, loop, many))
         return future
+
+    def schema_version(self) -> int:
+        return 0 if self._writer is None else self._writer.schema_version
 
     async def query(self, sql: str) -> QueryResult:
         if self._closed or self._queries is None:

@@ -108,6 +108,9 @@ class PostgresTxn:
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._cur = conn.cursor()
+        # Whether a deployment or service was written (the store's schema version moves
+        # once the transaction committed).
+        self.schema_written = False
 
     def _one(self, sql: str, params: Sequence[object]) -> tuple[Any, ...] | None:
         self._cur.execute(sql, params)
@@ -123,6 +126,7 @@ class PostgresTxn:
     # -- deployments -----------------------------------------------------------
 
     def put_deployment(self, row: DeploymentRow) -> None:
+        self.schema_written = True
         self._run(
             f"INSERT INTO deployments ({_DEPLOYMENT_COLUMNS}) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
@@ -158,11 +162,13 @@ class PostgresTxn:
         return [_deployment_from_row(r) for r in rows]
 
     def delete_deployment(self, deployment_id: str) -> None:
+        self.schema_written = True
         self._run("DELETE FROM deployments WHERE id = %s", (deployment_id,))
 
     # -- services --------------------------------------------------------------
 
     def put_service(self, row: ServiceRow) -> None:
+        self.schema_written = True
         self._run(
             f"INSERT INTO services ({_SERVICE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (name) DO UPDATE SET deployment_id = EXCLUDED.deployment_id, "
@@ -180,6 +186,7 @@ class PostgresTxn:
         return [_service_from_row(r) for r in rows]
 
     def delete_service(self, name: str) -> None:
+        self.schema_written = True
         self._run("DELETE FROM services WHERE name = %s", (name,))
 
     # -- invocations -------------------------------------------------------------
