@@ -171,6 +171,8 @@ async def test_failed_job_rolls_back_alone_in_a_group(store: Store) -> None:
     )
     assert isinstance(results[1], RuntimeError)
     assert await store.read(lambda txn: txn.get_invocation("inv_bad")) is None
+    # The writer's own view (its row cache, if it has one) forgot the failed job too.
+    assert await store.write(lambda txn: txn.get_invocation("inv_bad")) is None
     assert await store.read(lambda txn: txn.get_invocation("inv_1")) is not None
     assert await store.read(lambda txn: txn.get_invocation("inv_2")) is not None
 

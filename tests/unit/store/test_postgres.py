@@ -177,3 +177,22 @@ async def test_the_store_carries_on_after_postgresql_restarts(
         assert await store.read(lambda txn: txn.get_state("S", "k", b"c")) is None
     finally:
         await store.close()
+
+
+async def test_a_failed_transaction_leaves_nothing_behind_in_the_writer(url: str) -> None:
+    fail = [True]
+
+    def hook() -> None:
+        if fail.pop() if fail else False:
+            raise RuntimeError("commit refused")
+
+    store = PostgresStore.open(url, before_commit=hook)
+    try:
+        row = InvocationRow("inv_x", "S", "h", None, "SERVICE", None, "running", 1, 1)  # type: ignore[arg-type]
+        with pytest.raises(StoreError, match="commit refused"):
+            await store.write(lambda txn: txn.put_invocation(row))
+        assert await store.write(lambda txn: txn.get_invocation("inv_x")) is None
+        await store.write(lambda txn: txn.put_invocation(row))
+        assert await store.write(lambda txn: txn.get_invocation("inv_x")) == row
+    finally:
+        await store.close()

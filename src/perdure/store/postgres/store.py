@@ -66,6 +66,7 @@ from perdure.store.partitioning import DEFAULT_PARTITIONS
 from perdure.store.postgres.query import PostgresQueryRunner
 from perdure.store.postgres.schema import install_views, migrate
 from perdure.store.postgres.tables import PostgresTxn
+from perdure.store.sqlite.tables import RowCache
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +152,7 @@ class _Writer(threading.Thread):
         self._conn: psycopg.Connection[Any] | None = conn
         self.jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self.schema_version = 0
+        self.rows = RowCache()
 
     def run(self) -> None:
         try:
@@ -181,6 +183,8 @@ class _Writer(threading.Thread):
             if self._conn is not None:
                 self._conn.close()
             self._conn = None
+            # Nothing cached survives a new connection: another writer may have been there.
+            self.rows = RowCache()
             self._conn = self._store.connect_writer()
         return self._conn
 
@@ -202,18 +206,21 @@ class _Writer(threading.Thread):
     ) -> Any:
         """Run `fn` in the open savepoint; a `JobFailed` if it raised (and was undone)."""
         try:
-            return fn(txn)
+            result = fn(txn)
         except Exception as exc:
             if conn.broken:
                 raise StoreError(f"the connection to PostgreSQL was lost: {exc}") from exc
             conn.execute("ROLLBACK TO job")
+            self.rows.job_failed()
             return JobFailed(exc)
+        self.rows.job_succeeded()
+        return result
 
     def _run_batch(self, batch: list[_Job]) -> None:
         resolutions: list[Resolution] = []
         try:
             conn = self._begin()
-            txn = PostgresTxn(conn)
+            txn = PostgresTxn(conn, self.rows)
             first = True
             for job in batch:
                 results = []
@@ -235,10 +242,12 @@ class _Writer(threading.Thread):
         except Exception as exc:  # the database, or the before-commit hook: fail the batch
             logger.error("store write transaction failed: %s", exc)
             self._abandon()
+            # Whether a COMMIT that got no answer happened is unknown: forget everything.
+            self.rows = RowCache()
             error = exc if isinstance(exc, StoreError) else StoreError(f"write failed: {exc}")
             _resolve_all([(job, None, error) for job in batch])
             return
-        if txn.schema_written:
+        if self.rows.committed():
             # After COMMIT: a reader that sees the new number reads the new rows.
             self.schema_version += 1  # read by the loop thread: one int store, GIL-atomic
         # Only now, after COMMIT returned, may anyone learn of the results.

@@ -6,6 +6,10 @@ by the writer in `store.py`. Besides each row's own columns it writes the row's
 introspection views filter on (`completion_result`, `completion_failure`, `entry_name`,
 `key_utf8`), computed here from the payload so that SQL can use them.
 
+The writer's transactions go through a `RowCache` (the SQLite store's: invocation,
+service and deployment rows as this writer wrote or read them), which saves the reads
+every command starts with; it is valid because this writer is the database's only one.
+
 Statements are fixed strings (so the server prepares each once) with `= ANY(array)`
 instead of variable-length IN lists.
 """
@@ -33,6 +37,9 @@ from perdure.store.api import (
     WaiterRow,
 )
 from perdure.store.partitioning import invocation_partition_key, key_partition_key, stored
+
+# The SQLite writer's write-through cache works for any single writer.
+from perdure.store.sqlite.tables import Cached, CacheKey, RowCache
 
 _U64 = 1 << 64
 _INVOCATION_COLUMNS = [f.name for f in fields(InvocationRow)]
@@ -106,11 +113,20 @@ def _key_text(state_key: bytes) -> str:
 class PostgresTxn:
     """Implements `perdure.store.api.WriteTxn` on a connection inside a transaction."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], rows: RowCache | None = None) -> None:
         self._cur = conn.cursor()
-        # Whether a deployment or service was written (the store's schema version moves
-        # once the transaction committed).
-        self.schema_written = False
+        self._rows = rows
+
+    def _cached(self, key: CacheKey) -> tuple[bool, Cached]:
+        return (False, None) if self._rows is None else self._rows.lookup(key)
+
+    def _loaded(self, key: CacheKey, row: Cached) -> None:
+        if self._rows is not None:
+            self._rows.loaded(key, row)
+
+    def _written(self, key: CacheKey, row: Cached) -> None:
+        if self._rows is not None:
+            self._rows.written(key, row)
 
     def _one(self, sql: str, params: Sequence[object]) -> tuple[Any, ...] | None:
         self._cur.execute(sql, params)
@@ -126,7 +142,6 @@ class PostgresTxn:
     # -- deployments -----------------------------------------------------------
 
     def put_deployment(self, row: DeploymentRow) -> None:
-        self.schema_written = True
         self._run(
             f"INSERT INTO deployments ({_DEPLOYMENT_COLUMNS}) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
@@ -150,25 +165,32 @@ class PostgresTxn:
                 row.manifest_json,
             ),
         )
+        self._written(("deployments", row.id), row)
 
     def get_deployment(self, deployment_id: str) -> DeploymentRow | None:
+        key = ("deployments", deployment_id)
+        hit, cached = self._cached(key)
+        if hit:
+            assert cached is None or isinstance(cached, DeploymentRow)
+            return cached
         found = self._one(
             f"SELECT {_DEPLOYMENT_COLUMNS} FROM deployments WHERE id = %s", (deployment_id,)
         )
-        return None if found is None else _deployment_from_row(found)
+        row = None if found is None else _deployment_from_row(found)
+        self._loaded(key, row)
+        return row
 
     def list_deployments(self) -> list[DeploymentRow]:
         rows = self._all(f"SELECT {_DEPLOYMENT_COLUMNS} FROM deployments ORDER BY created_at, id")
         return [_deployment_from_row(r) for r in rows]
 
     def delete_deployment(self, deployment_id: str) -> None:
-        self.schema_written = True
         self._run("DELETE FROM deployments WHERE id = %s", (deployment_id,))
+        self._written(("deployments", deployment_id), None)
 
     # -- services --------------------------------------------------------------
 
     def put_service(self, row: ServiceRow) -> None:
-        self.schema_written = True
         self._run(
             f"INSERT INTO services ({_SERVICE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (name) DO UPDATE SET deployment_id = EXCLUDED.deployment_id, "
@@ -176,18 +198,26 @@ class PostgresTxn:
             "manifest_json = EXCLUDED.manifest_json",
             (row.name, row.deployment_id, row.revision, row.ty, row.public, row.manifest_json),
         )
+        self._written(("services", row.name), row)
 
     def get_service(self, name: str) -> ServiceRow | None:
+        key = ("services", name)
+        hit, cached = self._cached(key)
+        if hit:
+            assert cached is None or isinstance(cached, ServiceRow)
+            return cached
         found = self._one(f"SELECT {_SERVICE_COLUMNS} FROM services WHERE name = %s", (name,))
-        return None if found is None else _service_from_row(found)
+        row = None if found is None else _service_from_row(found)
+        self._loaded(key, row)
+        return row
 
     def list_services(self) -> list[ServiceRow]:
         rows = self._all(f"SELECT {_SERVICE_COLUMNS} FROM services ORDER BY name")
         return [_service_from_row(r) for r in rows]
 
     def delete_service(self, name: str) -> None:
-        self.schema_written = True
         self._run("DELETE FROM services WHERE name = %s", (name,))
+        self._written(("services", name), None)
 
     # -- invocations -------------------------------------------------------------
 
@@ -203,10 +233,18 @@ class PostgresTxn:
         values.append(introspection.output_result(row.result))
         values.append(introspection.output_failure(row.result))
         self._run(_INVOCATION_UPSERT, values)
+        self._written(("invocations", row.id), row)
 
     def get_invocation(self, invocation_id: str) -> InvocationRow | None:
+        key = ("invocations", invocation_id)
+        hit, cached = self._cached(key)
+        if hit:
+            assert cached is None or isinstance(cached, InvocationRow)
+            return cached
         found = self._one(f"{_INVOCATION_SELECT} WHERE id = %s", (invocation_id,))
-        return None if found is None else _invocation_from_row(found)
+        row = None if found is None else _invocation_from_row(found)
+        self._loaded(key, row)
+        return row
 
     def invocations_with_status(self, status: InvocationStatus) -> list[InvocationRow]:
         rows = self._all(
@@ -220,6 +258,7 @@ class PostgresTxn:
 
     def delete_invocation(self, invocation_id: str) -> None:
         self._run("DELETE FROM invocations WHERE id = %s", (invocation_id,))
+        self._written(("invocations", invocation_id), None)
 
     def expired_completions(self, now: int, limit: int) -> list[InvocationRow]:
         rows = self._all(
