@@ -31,9 +31,12 @@ Semantics are the SQLite store's:
   transactions (one snapshot per `read`).
 * **Introspection queries** (`query`) run as a read-only role (`query.py`).
 
-A lost connection fails the batch in flight (its futures get a `StoreError`: the outcome
-of a COMMIT that got no answer is unknown to the caller, as with any database) and the
-next job reconnects; reads are retried once on a fresh connection.
+A connection found dead when a batch begins (PostgreSQL restarted while the writer was
+idle) is replaced and the batch runs on the new one. A connection lost during a batch
+fails that batch (its futures get a `StoreError`: the outcome of a COMMIT that got no
+answer is unknown to the caller, as with any database) and the next batch reconnects.
+Reads are retried once on a fresh connection. The writer's row cache (`tables.py`) is
+dropped whenever either happens.
 """
 
 from __future__ import annotations
