@@ -17,6 +17,8 @@ one transaction per batch with one savepoint per job and `synchronous_commit=on`
 * `psycopg`: sync connection on a thread, as the store runs today (one round trip per
   statement, savepoint boundaries sent as one simple-protocol string);
 * `psycopg-pipeline`: the same, in pipeline mode with one sync per job;
+* `psycopg+rowcache`: as `psycopg`, without the reads the writer's row cache answers
+  (what the store sends);
 * `asyncpg`: async jobs awaiting each statement on the event loop (what adopting asyncpg
   would need: every engine function `async`);
 * `asyncpg-bridged`: the engine's sync jobs on a thread, each statement handed to
@@ -51,6 +53,7 @@ from perdure.protocol.messages import MessageType
 from perdure.store.api import InvocationRow, InvocationStatus, JournalEntryRow
 from perdure.store.postgres import PostgresStore
 from perdure.store.postgres.tables import PostgresTxn
+from perdure.store.sqlite.tables import RowCache
 from tests.support.postgres import PostgresCluster
 
 Statement = tuple[str, tuple[Any, ...], bool]  # sql, params, reads a result
@@ -79,14 +82,20 @@ class _Capture:
         return []
 
 
-def _capture(job: Callable[[PostgresTxn], object]) -> list[Statement]:
+def _capture(job: Callable[[PostgresTxn], object], rows: RowCache | None) -> list[Statement]:
     capture = _Capture()
-    job(PostgresTxn(capture))  # type: ignore[arg-type]
+    job(PostgresTxn(capture, rows))  # type: ignore[arg-type]
+    if rows is not None:
+        rows.job_succeeded()
     return capture.statements
 
 
-def engine_jobs(n: int, salt: str) -> list[list[Statement]]:
-    """3 jobs per invocation: Invoke, SdkFrames (one ctx.run), End."""
+def engine_jobs(n: int, salt: str, rows: RowCache | None = None) -> list[list[Statement]]:
+    """3 jobs per invocation: Invoke, SdkFrames (one ctx.run), End. With `rows`, the
+    statements the store's writer sends with its row cache (reads it answers are left out;
+    the Counter service is in it, as in a running server)."""
+    if rows is not None:
+        rows.loaded(("services", "Counter"), None)
     jobs: list[list[Statement]] = []
     run = pb.RunCommandMessage(result_completion_id=1, name="step").SerializeToString()
     done = pb.OutputCommandMessage(value=pb.Value(content=b"42")).SerializeToString()
@@ -124,7 +133,7 @@ def engine_jobs(n: int, salt: str) -> list[list[Statement]]:
             txn.pop_inbox("Counter", key)
             txn.take_waiters(row.id)
 
-        jobs += [_capture(invoke), _capture(frames), _capture(end)]
+        jobs += [_capture(invoke, rows), _capture(frames, rows), _capture(end, rows)]
     return jobs
 
 
@@ -272,6 +281,8 @@ async def main(batches: int, jobs_per_batch: int) -> None:
             psycopg_pipeline_batch(conn, engine_jobs(invocations, "warm-pipeline"))
             times = _timed(lambda b: psycopg_pipeline_batch(conn, b), sets("pp"))
             _report("psycopg-pipeline", times, jobs)
+            cached = [engine_jobs(invocations, f"c-{b}", RowCache()) for b in range(batches)]
+            _report("psycopg+rowcache", _timed(lambda b: psycopg_batch(conn, b), cached), jobs)
 
         conn2 = await asyncpg.connect(url, server_settings={"synchronous_commit": "on"})
         try:
