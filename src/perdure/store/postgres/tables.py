@@ -17,9 +17,10 @@ instead of variable-length IN lists.
 from __future__ import annotations
 
 import json
+import operator
 import uuid
 from collections.abc import Sequence
-from dataclasses import astuple, fields
+from dataclasses import fields
 from typing import Any
 
 import psycopg
@@ -52,6 +53,10 @@ _INVOCATION_UPSERT = (
     f"ON CONFLICT (id) DO UPDATE SET {_UPDATES}"
 )
 _INVOCATION_SELECT = f"SELECT {', '.join(_INVOCATION_COLUMNS)} FROM invocations"
+_INVOCATION_VALUES = operator.attrgetter(*_INVOCATION_COLUMNS)
+_WAITING_COMPLETIONS = _INVOCATION_COLUMNS.index("waiting_completions")
+_WAITING_SIGNALS = _INVOCATION_COLUMNS.index("waiting_signals")
+_RANDOM_SEED = _INVOCATION_COLUMNS.index("random_seed")
 _TIMER_COLUMNS = "id, due_at, invocation_id, kind, completion_id, attempt"
 _DEPLOYMENT_COLUMNS = (
     "id, uri, use_http_11, protocol_mode, min_protocol_version, max_protocol_version, "
@@ -222,13 +227,12 @@ class PostgresTxn:
     # -- invocations -------------------------------------------------------------
 
     def put_invocation(self, row: InvocationRow) -> None:
-        values: list[object] = list(astuple(row))
-        index = _INVOCATION_COLUMNS.index
-        values[index("waiting_completions")] = list(row.waiting_completions)
-        values[index("waiting_signals")] = list(row.waiting_signals)
+        values: list[object] = list(_INVOCATION_VALUES(row))
+        values[_WAITING_COMPLETIONS] = list(row.waiting_completions)
+        values[_WAITING_SIGNALS] = list(row.waiting_signals)
         # A u64 seed does not fit BIGINT: store it two's complement.
         seed = row.random_seed
-        values[index("random_seed")] = seed - _U64 if seed >= 1 << 63 else seed
+        values[_RANDOM_SEED] = seed - _U64 if seed >= 1 << 63 else seed
         values.append(_pk_of_invocation(row.id))
         values.append(introspection.output_result(row.result))
         values.append(introspection.output_failure(row.result))
