@@ -118,6 +118,8 @@ async def test_a_timer_whose_command_failed_fires_again() -> None:
         timers.arm(7, clock.now_ms())
         await eventually(lambda: len(fired) >= 1, what="the first firing", interval=0.001)
         assert not second.is_set()
+        # The failure's callback re-arms it (after the loop ran it), at now + the retry delay.
+        await eventually(lambda: 7 in timers._armed, what="the timer re-armed", interval=0.001)
         clock.advance(RETRY_FIRING_MS)  # re-armed after the failure, not at the next start
         await asyncio.wait_for(second.wait(), WAIT_S)
     finally:

@@ -69,7 +69,7 @@ from perdure.store.partitioning import DEFAULT_PARTITIONS
 from perdure.store.postgres.query import PostgresQueryRunner
 from perdure.store.postgres.schema import install_views, migrate
 from perdure.store.postgres.tables import PostgresTxn
-from perdure.store.sqlite.tables import RowCache
+from perdure.store.rowcache import RowCache
 
 logger = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from perdure.store.api import (
 from perdure.store.partitioning import invocation_partition_key, key_partition_key, stored
 
 # The SQLite writer's write-through cache works for any single writer.
-from perdure.store.sqlite.tables import Cached, CacheKey, RowCache
+from perdure.store.rowcache import Cached, CacheKey, RowCache
 
 _U64 = 1 << 64
 _INVOCATION_COLUMNS = [f.name for f in fields(InvocationRow)]

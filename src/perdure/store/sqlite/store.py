@@ -41,8 +41,9 @@ from perdure.store.api import (
     WriteTxn,
 )
 from perdure.store.migrations import migrations
+from perdure.store.rowcache import RowCache
 from perdure.store.sqlite.query import QueryRunner
-from perdure.store.sqlite.tables import RowCache, SqliteTxn
+from perdure.store.sqlite.tables import SqliteTxn
 from perdure.store.sqlite.views import install_views
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,6 @@ import json
 import operator
 import sqlite3
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import fields
 
@@ -25,6 +24,7 @@ from perdure.store.api import (
     TimerRow,
     WaiterRow,
 )
+from perdure.store.rowcache import RowCache
 
 _INVOCATION_COLUMNS = [f.name for f in fields(InvocationRow)]
 _INVOCATION_VALUES = operator.attrgetter(*_INVOCATION_COLUMNS)
@@ -95,72 +95,6 @@ def _service_from_row(row: Sequence[object]) -> ServiceRow:
         public=bool(public),
         manifest_json=str(manifest),
     )
-
-
-CacheKey = tuple[str, str]  # (table, primary key)
-Cached = InvocationRow | ServiceRow | DeploymentRow | None
-
-
-class RowCache:
-    """The writer's write-through cache of the rows every command reads (invocations,
-    services, deployments), kept in step with savepoints and commits: rows written by the
-    job that runs (`_job`), by earlier jobs of the open transaction (`_txn`), and as
-    committed (`_committed`, least recently used first).
-
-    A job that fails drops its rows, a transaction that rolls back drops all of its own;
-    so the cache never holds a row that is not in the database as the writer sees it.
-    Only the writer's transactions use it, and every write of these tables goes through them.
-    """
-
-    LIMIT = 20_000
-
-    def __init__(self) -> None:
-        self._committed: OrderedDict[CacheKey, Cached] = OrderedDict()
-        self._txn: dict[CacheKey, Cached] = {}
-        self._job: dict[CacheKey, Cached] = {}
-
-    def lookup(self, key: CacheKey) -> tuple[bool, Cached]:
-        """(found, row); a found None is a row known not to exist."""
-        for layer in (self._job, self._txn):
-            if key in layer:
-                return True, layer[key]
-        if key in self._committed:
-            self._committed.move_to_end(key)
-            return True, self._committed[key]
-        return False, None
-
-    def loaded(self, key: CacheKey, row: Cached) -> None:
-        """`row` was read from the database (not changed by the open transaction)."""
-        self._remember(key, row)
-
-    def written(self, key: CacheKey, row: Cached) -> None:
-        self._job[key] = row
-
-    def job_succeeded(self) -> None:
-        self._txn.update(self._job)
-        self._job.clear()
-
-    def job_failed(self) -> None:
-        self._job.clear()
-
-    def committed(self) -> bool:
-        """The open transaction committed; True if it wrote a service or deployment."""
-        schema = False
-        for key, row in self._txn.items():
-            self._remember(key, row)
-            schema = schema or key[0] != "invocations"
-        self._txn.clear()
-        return schema
-
-    def rolled_back(self) -> None:
-        self._txn.clear()
-        self._job.clear()
-
-    def _remember(self, key: CacheKey, row: Cached) -> None:
-        self._committed[key] = row
-        self._committed.move_to_end(key)
-        while len(self._committed) > self.LIMIT:
-            self._committed.popitem(last=False)
 
 
 class SqliteTxn:
