@@ -5,6 +5,7 @@ output, and answers the handler's await points (`Attempt.wait_for`): return, exe
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, Protocol, TypeVar
@@ -21,6 +22,7 @@ from perdure.sdk._core.progress import (
 )
 from perdure.sdk.errors import (
     AttemptFinished,
+    SdkInternalBaseException,
     SuspendedException,
     TerminalError,
 )
@@ -45,13 +47,25 @@ class AttemptIO(Protocol):
 
 RunClosure = Callable[[], Awaitable[None]]
 
+in_run_action: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "perdure_in_run_action", default=False
+)
+"""True while a `ctx.run` action executes (its task, and the thread of a sync action):
+lets test tools tell a side effect inside a durable step from one outside any."""
+
+
+class ReplayFinished(SdkInternalBaseException):
+    """Raised into the handler of a replay-only attempt (`execute_runs=False`) when the
+    next step would execute a `ctx.run` action: the journal was replayed to its end."""
+
 
 class Attempt:
     """Shared state of one attempt: the machine, its I/O, and the tasks around it."""
 
-    def __init__(self, machine: Machine, io: AttemptIO) -> None:
+    def __init__(self, machine: Machine, io: AttemptIO, *, execute_runs: bool = True) -> None:
         self.machine = machine
         self.io = io
+        self.execute_runs = execute_runs
         self.finished = asyncio.Event()
         self.run_closures: dict[int, RunClosure] = {}
         self._progress = asyncio.Event()
@@ -129,6 +143,8 @@ class Attempt:
                 await self.flush()
                 raise SuspendedException()
             if isinstance(progress, ExecuteRun):
+                if not self.execute_runs:
+                    raise ReplayFinished("replay only: ctx.run actions do not execute")
                 self._start_run(progress.handle)
                 continue
             if self._disconnected:
@@ -167,6 +183,7 @@ class Attempt:
         task.add_done_callback(self._run_done)
 
     async def _execute_run(self, closure: RunClosure) -> None:
+        in_run_action.set(True)  # this task's own context: it ends with the action
         try:
             await closure()
         except MachineError:
@@ -178,6 +195,11 @@ class Attempt:
         self._run_tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error("ctx.run closure task failed", exc_info=task.exception())
+
+    def abandon_runs(self) -> None:
+        """The attempt was cancelled: its running actions must not outlive it."""
+        for task in list(self._run_tasks):
+            task.cancel()
 
     async def cancel_runs(self) -> None:
         tasks = list(self._run_tasks)

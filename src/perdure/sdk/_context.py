@@ -19,7 +19,7 @@ from random import Random
 from typing import Any, TypeVar
 from uuid import UUID
 
-from perdure.sdk import run_retry
+from perdure.sdk import _clock, run_retry
 from perdure.sdk._attempt import Attempt
 from perdure.sdk._core.notifications import CallInvocationId, Failure, NotificationValue, StateKeys
 from perdure.sdk._core.progress import Input
@@ -233,7 +233,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         return UUID(int=self._random.getrandbits(128), version=4)
 
     def time(self) -> RestateDurableFuture[float]:
-        return self.run_typed("timestamp", time.time)
+        return self.run_typed("timestamp", _clock.now)
 
     # -- State --------------------------------------------------------------------------------
 
@@ -366,7 +366,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         )
 
     def sleep(self, delta: timedelta, name: str | None = None) -> RestateDurableSleepFuture:
-        wake_up = int(time.time() * 1000) + _ms(delta)
+        wake_up = int(_clock.now() * 1000) + _ms(delta)
         handle = self.attempt.sys(self.machine.sys_sleep, wake_up, name or "")
         return DurableSleepFuture(self.attempt, handle, self.fetcher(handle, None))
 
@@ -404,7 +404,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         idempotency_key: str | None,
         headers: dict[str, str] | None,
     ) -> SendHandle:
-        invoke_time = int(time.time() * 1000) + _ms(send_delay) if send_delay else 0
+        invoke_time = int(_clock.now() * 1000) + _ms(send_delay) if send_delay else 0
         handle = self.attempt.sys(
             self.machine.sys_send,
             service,

@@ -44,9 +44,14 @@ async def run_attempt(
     protocol_version: int,
     attempt_headers: Mapping[str, str],
     io: AttemptIO,
+    *,
+    execute_runs: bool = True,
 ) -> None:
-    """Run one attempt of `handler`, speaking protocol `protocol_version` (5 or 6) over `io`."""
-    attempt = Attempt(Machine(protocol_version), io)
+    """Run one attempt of `handler`, speaking protocol `protocol_version` (5 or 6) over `io`.
+
+    `execute_runs=False` replays only: the attempt stops where a `ctx.run` action would
+    execute (`perdure replay-check`), so nothing outside the journal happens."""
+    attempt = Attempt(Machine(protocol_version), io, execute_runs=execute_runs)
     ready = await attempt.read_until_ready()
     reader = asyncio.create_task(attempt.read_input())
     try:
@@ -61,6 +66,7 @@ async def run_attempt(
             logger.debug("the server did not close the request body in time")
     finally:
         attempt.finished.set()
+        attempt.abandon_runs()  # when cancelled (aborted attempt): no action outlives it
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
