@@ -36,10 +36,15 @@ class IngressGeneration(Protocol):
 
 class IngressProxy:
     def __init__(
-        self, current: Callable[[], Awaitable[IngressGeneration]], *, idempotency_keys: bool
+        self,
+        current: Callable[[], Awaitable[IngressGeneration]],
+        *,
+        keyed_handlers: Callable[[str, str], bool] | None,
     ) -> None:
+        """`keyed_handlers(service, handler)`: whether a call to it gets an idempotency key
+        (None: never)."""
         self._current = current
-        self._idempotency_keys = idempotency_keys
+        self._keyed_handlers = keyed_handlers
         self._sequence = itertools.count(1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -56,13 +61,18 @@ class IngressProxy:
                 break
             retried = True
         if retried:
-            events = [_as_first_answer(event) for event in events]
+            events = _as_first_answer(events)
         for event in events:
             await send(event)
 
     def _with_idempotency_key(self, scope: Scope) -> Scope:
-        if not self._idempotency_keys or scope["method"] != "POST":
+        if self._keyed_handlers is None or scope["method"] != "POST":
             return scope
+        segments = [s for s in str(scope.get("path", "")).split("/") if s]
+        if segments and segments[-1] == "send":
+            segments.pop()
+        if len(segments) < 2 or not self._keyed_handlers(segments[0], segments[-1]):
+            return scope  # not a call (awakeables, the restate/ API) or a workflow's run
         headers: list[tuple[bytes, bytes]] = list(scope.get("headers", []))
         if any(name.lower() == IDEMPOTENCY_HEADER for name, _ in headers):
             return scope
@@ -115,15 +125,23 @@ async def _attempt(
     return False
 
 
-def _as_first_answer(event: Message) -> Message:
-    """A retried send's answer as the first try's would have been."""
-    if event.get("type") != "http.response.body":
-        return event
+def _as_first_answer(events: list[Message]) -> list[Message]:
+    """A retried send's answer as the first try's would have been ("Accepted")."""
+    body = b"".join(e.get("body", b"") for e in events if e.get("type") == "http.response.body")
     try:
-        data: Any = json.loads(event.get("body", b""))
+        data: Any = json.loads(body)
     except ValueError:
-        return event
-    if isinstance(data, dict) and data.get("status") == "PreviouslyAccepted":
-        data["status"] = "Accepted"
-        return {**event, "body": json.dumps(data).encode()}
-    return event
+        return events
+    if not isinstance(data, dict) or data.get("status") != "PreviouslyAccepted":
+        return events
+    data["status"] = "Accepted"
+    content = json.dumps(data).encode()
+    start = next(e for e in events if e.get("type") == "http.response.start")
+    headers = [
+        (name, str(len(content)).encode() if name.lower() == b"content-length" else value)
+        for name, value in start.get("headers", [])
+    ]
+    return [
+        {**start, "headers": headers},
+        {"type": "http.response.body", "body": content, "more_body": False},
+    ]

@@ -139,13 +139,19 @@ class Harness:
         self._gen: _Generation | None = None
         self._recovery: asyncio.Task[None] | None = None
         self._next_generation = 0
-        self._ingress = IngressProxy(self._current, idempotency_keys=idempotency_keys)
+        self._ingress = IngressProxy(
+            self._current, keyed_handlers=self._takes_idempotency_key if idempotency_keys else None
+        )
         self.client = perdure.client.connect(
             _BASE_URL, transport=httpx.ASGITransport(app=self._ingress)
         )
         self.admin = httpx.AsyncClient(
             base_url=_BASE_URL, transport=httpx.ASGITransport(app=self._admin_app)
         )
+
+    def _takes_idempotency_key(self, service: str, handler: str) -> bool:
+        spec = self.app.handler(service, handler)
+        return spec is not None and spec.kind != "workflow"
 
     def like(self, **overrides: Any) -> Harness:
         """A new harness of the same app and options on a fresh store (not started)."""
@@ -265,9 +271,10 @@ class Harness:
     async def settle(self) -> None:
         """Wait until nothing happens any more without time passing: every invocation
         finished, or waits for a timer, a promise, an awakeable or a call."""
-        await wait_quiet(self._busy, self._executor)
+        await wait_quiet(self.busy, self._executor)
 
-    def _busy(self) -> bool:
+    def busy(self) -> bool:
+        """Store work in flight, or the server recovering from a crash."""
         gen = self._gen
         return self._recovery is not None or gen is None or gen.store.in_flight > 0
 

@@ -19,7 +19,9 @@ loop (driver.py) over one of three thin transports:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 
@@ -46,6 +48,13 @@ from perdure.server.invoker.session import AttemptSession
 logger = logging.getLogger(__name__)
 
 Submit = Callable[[SdkFrames | AttemptFailed], Awaitable[None]]
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One for the process: loading the CA bundle costs ~80 ms, per client otherwise
+    (every server start, and every restart of perdure.testing's in-process server)."""
+    return httpx.create_ssl_context()  # what each client would build: certifi's CAs
 
 
 class Invoker:
@@ -101,6 +110,7 @@ class Invoker:
             timeout=httpx.Timeout(CONNECT_TIMEOUT_S, read=None),
             limits=limits,
             trust_env=False,
+            verify=_tls_context(),
         )
 
     async def run(self) -> None:
