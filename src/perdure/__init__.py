@@ -5,6 +5,8 @@ runs with ``import perdure as restate``. Importing it loads neither the server n
 store: a deployment carries no database driver.
 """
 
+import typing as _typing
+
 from perdure import exceptions, serde, typed  # noqa: F401  (restate.serde / restate.exceptions)
 from perdure._version import __version__
 from perdure.sdk.combinators import as_completed, gather, select, wait_completed
@@ -73,3 +75,25 @@ __all__ = [
     "select",
     "wait_completed",
 ]
+
+# restate-sdk's test harness names (`restate.harness`, `restate.test_harness`, ...) load the
+# server, so they are resolved on first use and kept out of __all__: `import perdure` stays
+# free of server imports (a deployment carries no database driver).
+_HARNESS_NAMES = frozenset({"HarnessEnvironment", "create_test_harness", "test_harness"})
+
+if _typing.TYPE_CHECKING:
+    from perdure import harness as harness
+    from perdure.harness import (
+        HarnessEnvironment as HarnessEnvironment,
+        create_test_harness as create_test_harness,
+        test_harness as test_harness,
+    )
+else:
+
+    def __getattr__(name: str) -> _typing.Any:
+        if name == "harness" or name in _HARNESS_NAMES:
+            import importlib
+
+            module = importlib.import_module("perdure.harness")
+            return module if name == "harness" else getattr(module, name)
+        raise AttributeError(f"module 'perdure' has no attribute {name!r}")

@@ -57,6 +57,7 @@ current_attempt: contextvars.ContextVar[AttemptTrace | None] = contextvars.Conte
     "perdure_testing_attempt", default=None
 )
 
+
 class _ObservedIO:
     def __init__(self, io: ByteStreams, trace: AttemptTrace) -> None:
         self._io = io
@@ -95,6 +96,20 @@ def observed_runner(endpoint: Endpoint, observer: Observer) -> AttemptRunner:
         current_attempt.set(trace)
         wall_clock.set(observer.wall_time)  # sleeps and delayed sends on virtual time
         await run_attempt(spec, version, headers, _ObservedIO(io, trace))
+
+    return run
+
+
+def plain_runner(endpoint: Endpoint) -> AttemptRunner:
+    """Runs attempts of `endpoint`'s handlers, unobserved (`perdure.harness`)."""
+
+    async def run(
+        service: str, handler: str, version: int, headers: Mapping[str, str], io: ByteStreams
+    ) -> None:
+        spec = endpoint.handler(service, handler)
+        if spec is None:
+            raise LookupError(f"the app has no handler {service}/{handler}")
+        await run_attempt(spec, version, headers, io)
 
     return run
 

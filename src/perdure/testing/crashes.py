@@ -124,9 +124,8 @@ class CrashReport:
         return not self.failures
 
     def __str__(self) -> str:
-        head = (
-            f"{self.runs} runs ({len(self.entries)} crash points) in {self.seconds:.2f} s: "
-            + ("no crash changes the outcome" if self.ok else f"{len(self.failures)} failed")
+        head = f"{self.runs} runs ({len(self.entries)} crash points) in {self.seconds:.2f} s: " + (
+            "no crash changes the outcome" if self.ok else f"{len(self.failures)} failed"
         )
         return "\n".join([head, *(f"  {failure}" for failure in self.failures)])
 
@@ -256,7 +255,9 @@ def _own_problems(harness: Harness, views: list[InvocationView]) -> list[str]:
         for r in harness.repeated_runs
     ]
     replayed = Counter(
-        (e.name, targets.get(e.invocation_id or "", "?")) for e in harness.side_effects if e.replaying
+        (e.name, targets.get(e.invocation_id or "", "?"))
+        for e in harness.side_effects
+        if e.replaying
     )
     problems += [
         f"side effect {name!r} outside ctx.run happened again while {target} replayed"

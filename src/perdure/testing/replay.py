@@ -303,7 +303,9 @@ class _ReplayIO:
 
 
 async def replay_invocation(app: Endpoint, invocation: InFlight) -> ReplayResult:
-    def result(verdict: Verdict, divergence: Divergence | None = None, detail: str = "") -> Any:
+    def result(
+        verdict: Verdict, divergence: Divergence | None = None, detail: str = ""
+    ) -> ReplayResult:
         return ReplayResult(
             invocation.invocation_id,
             invocation.target,
@@ -325,9 +327,7 @@ async def replay_invocation(app: Endpoint, invocation: InFlight) -> ReplayResult
     io = _ReplayIO(_attempt_body(invocation, version))
     try:
         async with asyncio.timeout(REPLAY_TIMEOUT_S):
-            await run_attempt(
-                _located(spec, locations), version, {}, io, execute_runs=False
-            )
+            await run_attempt(_located(spec, locations), version, {}, io, execute_runs=False)
     except TimeoutError:
         return result("error", detail=f"the replay did not end within {REPLAY_TIMEOUT_S:g} s")
     error = _error_in(bytes(io.output))
@@ -339,7 +339,8 @@ async def replay_invocation(app: Endpoint, invocation: InFlight) -> ReplayResult
     ):
         return result("mismatch", _divergence(invocation, error, location))
     detail = error.message.splitlines()[0] if error.message else f"error {error.code}"
-    return result("error", detail=f"[{error.code}] {detail}" + (f" at {location}" if location else ""))
+    where = f" at {location}" if location else ""
+    return result("error", detail=f"[{error.code}] {detail}{where}")
 
 
 def _attempt_body(invocation: InFlight, version: int) -> bytes:
