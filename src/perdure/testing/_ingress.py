@@ -4,7 +4,7 @@ server generation is current, so that a client survives a crash of the server.
 A request is buffered (body in, response out) and handed to the current generation's
 ingress. When that generation crashes while the request is in flight, the request is sent
 again to the next generation once it recovered, as a client that lost its connection
-retries. With `idempotency_keys` (crash exploration), every request that would create an
+retries. With `keyed_handlers` (the harness's default), every request that would create an
 invocation carries an idempotency key unless it has one, so that a retry attaches to the
 invocation the first try created instead of making a second one; a retried send then
 says "Accepted", as the lost first answer would have.

@@ -6,7 +6,7 @@ learn how many journal entries it produces. Then, for each entry n, it runs the 
 again on another fresh store, and the server dies right after the commit that holds entry
 n — nothing after it commits, no effect of it runs, every attempt dies — and recovers from
 the store, as after `kill -9` and a restart. Clients in the middle of a request retry it
-(every request carries an idempotency key, so a retry never makes a second invocation).
+(with the harness's idempotency keys, so a retry never makes a second invocation).
 
 A run fails when:
 
@@ -144,7 +144,7 @@ async def explore_crashes(
     Raises `CrashesChangeTheOutcome` when a run fails (unless `raise_on_failure=False`),
     `ScenarioFailed` when the scenario fails without a crash."""
     started = time.perf_counter()
-    harness = template.like(idempotency_keys=True)
+    harness = template.like()
     async with harness:
         try:
             returned = await _drive(harness, scenario, idle_limit, run_limit)
@@ -158,7 +158,7 @@ async def explore_crashes(
         report = CrashReport(entries, runs=1)
         if problems := _own_problems(harness, views):
             report.failures.append(CrashFailure(None, tuple(problems)))
-    for number in boundaries or range(1, len(entries) + 1):
+    for number in range(1, len(entries) + 1) if boundaries is None else boundaries:
         report.runs += 1
         failure = await _crash_run(template, scenario, number, reference, idle_limit, run_limit)
         if failure is not None:
@@ -177,7 +177,7 @@ async def _crash_run(
     idle_limit: float,
     run_limit: float,
 ) -> CrashFailure | None:
-    harness = template.like(idempotency_keys=True, crash_after=number)
+    harness = template.like(crash_after=number)
     async with harness:
         problems: list[str] = []
         returned: Any = None

@@ -93,6 +93,9 @@ class Harness:
             await on something missing suspend the attempt (and the next one replay).
         retry_policy: The invocation retry policy (default: the server's).
         config: A whole `ServerConfig` instead (the options above then override it).
+        idempotency_keys: Give every call and send of `client` that lacks one an
+            idempotency key (`perdure-testing-<n>`), so that a request in flight when the
+            server restarts is retried without making a second invocation.
     """
 
     def __init__(
@@ -105,13 +108,14 @@ class Harness:
         abort_timeout: timedelta | None = None,
         retry_policy: RetryPolicy | None = None,
         config: ServerConfig | None = None,
-        idempotency_keys: bool = False,
+        idempotency_keys: bool = True,
         crash_after: int | None = None,
     ) -> None:
         if not isinstance(app, Endpoint):
             raise TypeError(f"Harness needs an app made with perdure.app(...), not {app!r}")
         self.app = app
         self._options: dict[str, Any] = {
+            "idempotency_keys": idempotency_keys,
             "inactivity_timeout": inactivity_timeout,
             "abort_timeout": abort_timeout,
             "retry_policy": retry_policy,
