@@ -32,6 +32,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 import types
 import typing
 from collections.abc import AsyncIterator
@@ -296,6 +297,23 @@ class _ServerThread:
         if self._error is not None:
             self.stop()
             raise AssertionError(f"the perdure server did not start: {self._error}")
+        self._wait_serving()
+
+    def _wait_serving(self) -> None:
+        """`on_ready` comes as the ports start being served: poll both until they answer."""
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        with httpx.Client(timeout=2.0, trust_env=False) as client:
+            for url in (f"{self.ingress_url}/restate/health", f"{self.admin_url}/health"):
+                while True:
+                    try:
+                        if client.get(url).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    if time.monotonic() > deadline or self._error is not None:
+                        self.stop()
+                        raise AssertionError(f"the perdure server does not answer at {url}")
+                    time.sleep(0.01)  # polling a port that is about to open
 
     def _main(self) -> None:
         try:
