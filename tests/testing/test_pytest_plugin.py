@@ -36,8 +36,9 @@ async def test_two_days_later(perdure_harness):
     await perdure_harness.advance(timedelta(days=2))
     assert (await perdure_harness.wait_completed(handle.invocation_id)).result == "hi"
     assert await handle.attach() == "hi"
+"""
 
-
+WITHOUT_APP = """
 async def test_without_an_app(perdure_harness):
     pass
 """
