@@ -70,6 +70,17 @@ async def test_sign_up_with_a_day_long_wait_for_the_reminder(perdure_harness: Ha
     assert len(fake_world.entries("accounts")) == 1
 
 
+async def test_the_readme_example() -> None:
+    """README.md's "Testing your services" example, as written there."""
+    async with Harness(signup.app) as h:
+        handle = await h.client.workflow(signup.SignUp, "ann").submit(
+            signup.User("Ann", "ann@example.com")
+        )
+        await h.advance(signup.REMINDER_AFTER)
+        view = await h.invocation(handle.invocation_id)
+        assert view.entries("RUN")[-1].name == "send reminder 1 e-mail"
+
+
 async def test_no_click_expires_after_three_days_of_reminders(perdure_harness: Harness) -> None:
     h = perdure_harness
     workflow = h.client.workflow(signup.SignUp, "bo")
