@@ -274,7 +274,7 @@ class _ServerThread:
         if config.disable_retries:
             overrides["retry_policy"] = RetryPolicy(max_attempts=1, on_max_attempts="kill")
         server = ServerConfig.build(
-            env={}, data_dir=self._dir, ingress_port=ingress, admin_port=admin, host="127.0.0.1"
+            {}, data_dir=self._dir, ingress_port=ingress, admin_port=admin, host="127.0.0.1"
         )
         self.server_config = replace(server, **overrides)
         self.ingress_url = f"http://127.0.0.1:{ingress}"

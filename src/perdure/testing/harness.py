@@ -125,7 +125,7 @@ class Harness:
         self._own_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="perdure-testing-"))
         self.clock = ManualClock(int(start.timestamp() * 1000))
-        base = config or ServerConfig.build(env={})
+        base = config or ServerConfig.build({})
         overrides: dict[str, Any] = {"data_dir": self.data_dir, "sqlite_synchronous": "NORMAL"}
         if inactivity_timeout is not None:
             overrides["inactivity_timeout_ms"] = _ms(inactivity_timeout)
