@@ -86,8 +86,8 @@ def echo_fields(fields: Iterable[tuple[str, object]]) -> None:
 def format_time(value: object) -> str | None:
     """A timestamp as `YYYY-MM-DD HH:MM:SS UTC`.
 
-    perdure's admin API gives deployments' `created_at` in ms since the epoch; `/query`
-    (perdure's and restate's) gives RFC 3339 text. Anything unrecognised is shown as is.
+    The admin API (perdure's and restate's) and `/query` give RFC 3339 text; a number is
+    ms since the epoch. Anything unrecognised is shown as is.
     """
     if value is None or isinstance(value, bool):
         return None

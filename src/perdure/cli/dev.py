@@ -103,8 +103,8 @@ def embedded_app(endpoint: Endpoint, uri: str) -> EmbeddedApp:
 
 
 def app_uri(target: str) -> str:
-    """`embedded:///abs/path/app.py[:attr]` for a file (stable whatever the working
-    directory), `embedded://module:attr` for a module."""
+    """`embedded://localhost/abs/path/app.py[:attr]` for a file (stable whatever the working
+    directory), `embedded://localhost/module:attr` for a module."""
     location, _, attr = target.partition(":")
     if location.endswith(".py"):
         location = str(Path(location).resolve())

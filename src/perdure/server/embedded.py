@@ -2,7 +2,7 @@
 
 An embedded app needs no registration step: the server stores it as a deployment at
 startup, from the manifest the app describes itself with (no discovery request), under a
-URI naming where it came from (`embedded:///path/to/app.py`). Its attempts run in-process
+URI naming where it came from (`embedded://localhost/path/to/app.py`). Its attempts run in-process
 (invoker/in_process.py).
 
 Registration is idempotent, so that a restart on the same data directory resumes every
@@ -44,9 +44,25 @@ class EmbeddedApp:
     sdk_version: str | None = None
 
 
+# The URI's authority: restate's CLI parses a deployment's URI as an HTTP URI, which needs
+# one (as in `file://localhost/path`, it names this machine's process).
+EMBEDDED_AUTHORITY = "localhost"
+
+
 def embedded_uri(location: str) -> str:
-    """`embedded://<location>`: an absolute path gives `embedded:///abs/path/app.py`."""
-    return f"{EMBEDDED_SCHEME}://{location}"
+    """`embedded://localhost/<location>`: `embedded://localhost/abs/path/app.py` for a file,
+    `embedded://localhost/module:attr` for a module."""
+    return f"{EMBEDDED_SCHEME}://{EMBEDDED_AUTHORITY}/{location.lstrip('/')}"
+
+
+def _earlier_uris(uri: str) -> set[str]:
+    """The forms an earlier perdure stored the same app under (`embedded:///abs/app.py`,
+    `embedded://module:attr`, without an authority)."""
+    prefix = f"{EMBEDDED_SCHEME}://{EMBEDDED_AUTHORITY}/"
+    if not uri.startswith(prefix):
+        return set()
+    rest = uri[len(prefix) :]
+    return {f"{EMBEDDED_SCHEME}:///{rest}", f"{EMBEDDED_SCHEME}://{rest}"}
 
 
 def _discovered(app: EmbeddedApp) -> Discovered:
@@ -69,8 +85,15 @@ def register_embedded_txn(txn: WriteTxn, app: EmbeddedApp, now: int) -> tuple[De
     """Store `app` as a deployment; (row, written). Nothing is written when the stored one
     has the same manifest and still serves all of its services."""
     discovered = _discovered(app)
-    existing = next((d for d in txn.list_deployments() if d.uri == app.uri), None)
-    if existing is not None and existing.manifest_json == json.dumps(discovered.raw):
+    # A deployment stored under an earlier form of the URI is the same app: it keeps its
+    # id (in-flight invocations are pinned to it) and gets the current URI.
+    known = {app.uri} | _earlier_uris(app.uri)
+    existing = next((d for d in txn.list_deployments() if d.uri in known), None)
+    if (
+        existing is not None
+        and existing.uri == app.uri
+        and existing.manifest_json == json.dumps(discovered.raw)
+    ):
         served = all(
             (row := txn.get_service(s.name)) is not None and row.deployment_id == existing.id
             for s in discovered.manifest.services

@@ -32,12 +32,29 @@ from perdure.server.http import (
     lifespan_noop,
     settle_body,
 )
+from perdure.server.query import QueryEngine
 from perdure.store.api import Store
 
 logger = logging.getLogger(__name__)
 
 # The restate-server version whose admin API this one mirrors; the restate CLI reads it.
 COMPATIBLE_VERSION = "1.7.12"
+# The experimental features restate-server 1.7.12 lists in `/version`; none is on here (Restate's
+# UI reads them to choose tables and columns, reference tools §2b).
+RESTATE_FEATURES = (
+    "vqueues_migration_skip_completed",
+    "unique_random_seeds",
+    "scoped_state_table_migration",
+    "vqueues_async_refill",
+    "vqueues",
+    "invoker_yield",
+    "scoped_promise_table_migration",
+    "kafka_scope",
+    "protocol_v7",
+    "preflight_invocation_termination_retention",
+    "scoped_virtual_objects",
+    "vqueue_obsolete_cleanup",
+)
 _VERSION_PREFIX = re.compile(r"^/v(\d+)(/.*)?$")
 
 
@@ -59,6 +76,7 @@ class AdminApp:
         self._deployment_routes = DeploymentRoutes(config, store, clock, signer)
         self._service_routes = ServiceRoutes(config, store)
         self._console = Console(config)
+        self._query_engine = QueryEngine(store)
         self._auth = BearerAuth(config.admin_token, cookie=ADMIN_COOKIE, open_paths=("/health",))
 
     def _refusal(self, request: Request) -> Response | None:
@@ -117,8 +135,9 @@ class AdminApp:
                     "version": COMPATIBLE_VERSION,
                     "min_admin_api_version": 2,
                     "max_admin_api_version": 4,
-                    "perdure_version": __version__,
                     "ingress_endpoint": f"http://{self._config.host}:{self._config.ingress_port}/",
+                    "features": dict.fromkeys(RESTATE_FEATURES, False),
+                    "perdure_version": __version__,
                 },
             )
         if parts == ["openapi"] and method == "GET":
@@ -130,7 +149,7 @@ class AdminApp:
         if parts[:1] == ["services"]:
             return await self._service_routes.handle(request, parts[1:])
         if parts == ["query"]:
-            return await handle_query(self._store, request)
+            return await handle_query(self._query_engine, request)
         try:
             answered = await invocations.route(request, parts, self._submit)
         except AdminError as exc:

@@ -10,6 +10,7 @@ rolls it back, so what is answered is exactly what would have been stored.
 
 from __future__ import annotations
 
+import datetime
 import logging
 from dataclasses import replace
 from functools import partial
@@ -26,6 +27,12 @@ from perdure.store.api import DeploymentRow, ServiceRow, Store, WriteTxn
 logger = logging.getLogger(__name__)
 
 
+def timestamp(ms: int) -> str:
+    """A time as restate's admin API prints it: RFC 3339, nanoseconds, `Z`."""
+    moment = datetime.datetime.fromtimestamp(ms // 1000, tz=datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}000000Z"
+
+
 def deployment_json(
     row: DeploymentRow, services: list[ServiceRow], config: ServerConfig, *, full: bool
 ) -> dict[str, object]:
@@ -37,7 +44,7 @@ def deployment_json(
         if row.protocol_mode == "REQUEST_RESPONSE"
         else "BidiStream",
         "http_version": "HTTP/1.1" if row.use_http_11 else "HTTP/2.0",
-        "created_at": row.created_at,
+        "created_at": timestamp(row.created_at),
         "min_protocol_version": row.min_protocol_version,
         "max_protocol_version": row.max_protocol_version,
         "services": [service_json(s, config) for s in mine]

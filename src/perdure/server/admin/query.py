@@ -1,61 +1,47 @@
-"""`POST /query`: read-only SQL over the introspection views (reference surfaces §2.4).
+"""`POST /query`: restate's SQL over the introspection tables (reference surfaces §2.4,
+tools §2b and §3).
 
-The store answers the query (`Store.query`, its own read-only capability); this module is
-only the HTTP side: JSON answers (`{"rows": [...]}`, null columns omitted and blobs as
-hex, as restate's Arrow JSON writer prints them), 400 for a refused or failed query, 429
-when too many run at once. Arrow IPC, restate's answer for other Accept values, is not
-produced: such requests get 406.
+`perdure.server.query` answers the query (DataFusion over the store's views); this module
+is the HTTP side, as restate-server's: `{"query": sql}` in; `{"rows": [...]}` as arrow-json writes
+it when the client accepts `application/json` (the console, perdure's CLI, Restate's UI),
+an Arrow IPC stream otherwise: no Accept, `*/*` (what the `restate` CLI's HTTP client
+sends by default) or `application/vnd.apache.arrow.stream`. Errors are `{"message": …}` in restate's
+words: 400 for SQL that does not parse or a limit perdure sets, 500 for DataFusion's
+planning and execution errors, 429 when too many queries run at once.
 """
 
 from __future__ import annotations
 
 from perdure.server.admin.errors import AdminError, json_object
 from perdure.server.http import Request, Response, json_response
-from perdure.store.api import QueryBusy, QueryError, QueryResult, Store
+from perdure.server.query import ARROW_STREAM, QueryEngine, arrow_stream, json_rows
+from perdure.server.query.engine import QueryFailed
+from perdure.store.api import QueryBusy, QueryError
 
 
-def _cell(value: object) -> object:
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).hex()  # restate's Arrow JSON writer prints binary as hex
-    if isinstance(value, float) and value != value:
-        return None
-    return value
-
-
-def json_rows(result: QueryResult) -> list[dict[str, object]]:
-    """Rows as restate's Arrow JSON writer prints them: nulls omitted, blobs as hex."""
-    return [
-        {
-            name: _cell(value)
-            for name, value in zip(result.columns, row, strict=True)
-            if value is not None
-        }
-        for row in result.rows
-    ]
-
-
-def _wants_json(accept: str | None) -> bool:
+def wants_json(accept: str | None) -> bool:
+    """restate-server answers JSON only to a client that accepts it; Arrow to any other."""
     if accept is None:
-        return True
+        return False
     types = {part.split(";", 1)[0].strip().lower() for part in accept.split(",")}
-    return bool(types & {"application/json", "*/*", "application/*", ""})
+    return "application/json" in types
 
 
-async def handle_query(store: Store, request: Request) -> Response:
+async def handle_query(engine: QueryEngine, request: Request) -> Response:
     if request.method != "POST":
         raise AdminError(405, f"method {request.method} not allowed on /query")
-    if not _wants_json(request.header("accept")):
-        raise AdminError(
-            406, "perdure answers queries as JSON only: send 'Accept: application/json'"
-        )
     body = await json_object(request)
     sql = body.get("query")
     if not isinstance(sql, str):
         raise AdminError(400, "expected a JSON object with a string field 'query'")
     try:
-        result = await store.query(sql)
+        table = await engine.query(sql)
     except QueryBusy as exc:
         raise AdminError(429, str(exc)) from None
+    except QueryFailed as exc:
+        raise AdminError(exc.status, f"Datafusion error: {exc}") from None
     except QueryError as exc:
         raise AdminError(400, str(exc)) from None
-    return json_response(200, {"rows": json_rows(result)})
+    if wants_json(request.header("accept")):
+        return json_response(200, {"rows": json_rows(table)})
+    return Response(200, arrow_stream(table), (("content-type", ARROW_STREAM),))
