@@ -10,10 +10,21 @@ import pytest
 
 from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.messages import MessageType
-from perdure.server.admin.query import json_rows
-from perdure.store.api import InvocationRow, JournalEntryRow, QueryError, WriteTxn
+from perdure.store.api import InvocationRow, JournalEntryRow, QueryError, QueryResult, WriteTxn
 from perdure.store.sqlite import query
 from perdure.store.sqlite.store import DB_FILE, SqliteStore
+
+
+def json_rows(result: QueryResult) -> list[dict[str, object]]:
+    """The store's rows with nulls left out and blobs as hex (as the admin API shows them)."""
+    return [
+        {
+            name: value.hex() if isinstance(value, bytes) else value
+            for name, value in zip(result.columns, row, strict=True)
+            if value is not None
+        }
+        for row in result.rows
+    ]
 
 
 def run_query(db: Path, sql: str, **limits: float) -> list[dict[str, object]]:

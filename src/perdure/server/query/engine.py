@@ -27,6 +27,7 @@ each query to the store's SQL with sqlglot, ran 11 of the 24 CLI and UI queries.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterable
 
@@ -75,12 +76,18 @@ def _session(data: dict[str, pa.RecordBatch]) -> SessionContext:
 
 class QueryFailed(QueryError):
     """DataFusion refused or failed the query; `status` is restate-server's for it: 400
-    when the SQL does not parse, 500 otherwise (restate answers planning errors, an
-    unknown table or column, with 500 too)."""
+    for a text that is no statement and for a statement the session refuses (DDL, DML),
+    500 otherwise (restate answers an unknown table, column or function with 500 too)."""
 
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+_REFUSED = re.compile(
+    r'SQL error: ParserError\("Expected: an SQL statement'
+    r"|Error during planning: (DDL|DML|Statement) not supported"
+)
 
 
 def _failed(exc: Exception) -> QueryFailed:
@@ -88,7 +95,7 @@ def _failed(exc: Exception) -> QueryFailed:
     text = str(exc).strip()
     if text.startswith("DataFusion error: "):
         text = text[len("DataFusion error: ") :]
-    return QueryFailed(text or type(exc).__name__, 400 if text.startswith("SQL error") else 500)
+    return QueryFailed(text or type(exc).__name__, 400 if _REFUSED.match(text) else 500)
 
 
 def _plan(sql: str) -> dict[str, Read]:
