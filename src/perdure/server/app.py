@@ -21,6 +21,7 @@ from perdure.server.embedded import EmbeddedApp, register_embedded
 from perdure.server.engine import (
     AbortAttempt,
     ArmTimer,
+    AttemptFailed,
     Cleanup,
     Effect,
     Engine,
@@ -29,12 +30,14 @@ from perdure.server.engine import (
     PartitionProcessor,
     Recover,
     ResultWaiters,
+    SdkFrames,
     StartAttempt,
     TimerService,
 )
 from perdure.server.http_server import serve_http
 from perdure.server.ingress.app import IngressApp
 from perdure.server.invoker import Invoker
+from perdure.server.observe.metrics import ServerMetrics
 from perdure.server.stores import describe_store, open_store
 from perdure.store.api import Store
 
@@ -70,11 +73,14 @@ class Components:
         self.store = store
         self.clock = clock
         self.waiters = ResultWaiters()
+        self.metrics = ServerMetrics()
         self.engine = Engine(config, clock)
-        self.processor = PartitionProcessor(store, self.engine, self.run_effect)
+        self.processor = PartitionProcessor(
+            store, self.engine, self.run_effect, on_commit=self.metrics.committed
+        )
         self.timers = TimerService(clock, self.processor.submit_nowait)
         self.invoker = Invoker(
-            config, self.processor.submit, {app.uri: app.runner for app in embedded}, clock
+            config, self._submit_attempt_news, {app.uri: app.runner for app in embedded}, clock
         )
         signer = None
         if config.request_identity_key_file is not None:
@@ -82,11 +88,27 @@ class Components:
                 load_private_key_pem(config.request_identity_key_file.read_bytes())
             )
         self.ingress = IngressApp(config, store, self.processor.submit, self.waiters)
-        self.admin = AdminApp(config, store, clock, signer, self.processor.submit)
+        self.admin = AdminApp(
+            config, store, clock, signer, self.processor.submit, metrics=self.render_metrics
+        )
         self.started = asyncio.Event()
+
+    async def _submit_attempt_news(self, command: SdkFrames | AttemptFailed) -> None:
+        """What the invoker reports about an attempt, to the engine (and the metrics)."""
+        self.metrics.submitted(command)
+        await self.processor.submit(command)
+
+    async def render_metrics(self) -> bytes:
+        return await self.metrics.render(
+            self.store,
+            processor_pending=lambda: self.processor.pending,
+            invoker_queued=lambda: self.invoker.queued,
+            timers=self.timers.counts,
+        )
 
     def run_effect(self, effect: Effect) -> None:
         """Runs after the commit of the command that produced `effect`."""
+        self.metrics.effect(effect)
         if isinstance(effect, StartAttempt):
             self.invoker.start(effect.plan)
         elif isinstance(effect, ArmTimer):

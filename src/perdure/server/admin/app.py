@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 
 from perdure import __version__
 from perdure.protocol.identity import RequestSigner
@@ -32,6 +33,7 @@ from perdure.server.http import (
     lifespan_noop,
     settle_body,
 )
+from perdure.server.observe.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from perdure.server.query import QueryEngine
 from perdure.store.api import Store
 
@@ -66,6 +68,8 @@ class AdminApp:
         clock: Clock,
         signer: RequestSigner | None,
         submit: Submit,
+        *,
+        metrics: Callable[[], Awaitable[bytes]] | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -77,6 +81,7 @@ class AdminApp:
         self._service_routes = ServiceRoutes(config, store)
         self._console = Console(config)
         self._query_engine = QueryEngine(store)
+        self._metrics = metrics
         self._auth = BearerAuth(config.admin_token, cookie=ADMIN_COOKIE, open_paths=("/health",))
 
     def _refusal(self, request: Request) -> Response | None:
@@ -140,6 +145,9 @@ class AdminApp:
                     "perdure_version": __version__,
                 },
             )
+        if parts == ["metrics"] and method == "GET" and self._metrics is not None:
+            text = await self._metrics()
+            return Response(200, text, (("content-type", METRICS_CONTENT_TYPE),))
         if parts == ["openapi"] and method == "GET":
             return json_response(200, ADMIN_OPENAPI)
         if parts[:1] == ["deployments"]:

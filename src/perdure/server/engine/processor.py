@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Protocol, TypeVar
@@ -45,10 +46,18 @@ class Submit(Protocol):
 
 
 class PartitionProcessor:
-    def __init__(self, store: Store, engine: Engine, effects: EffectSink) -> None:
+    def __init__(
+        self,
+        store: Store,
+        engine: Engine,
+        effects: EffectSink,
+        on_commit: Callable[[float], None] | None = None,
+    ) -> None:
         self._store = store
         self._engine = engine
         self._effects = effects
+        # Told each committed flush's latency (seconds from queued to committed): metrics.
+        self._on_commit = on_commit
         self._pending: list[_Pending] = []
         self._flush_scheduled = False
         self._stopped = asyncio.Event()
@@ -67,6 +76,11 @@ class PartitionProcessor:
     async def submit(self, command: Command[R]) -> R:
         return await self.submit_nowait(command)
 
+    @property
+    def pending(self) -> int:
+        """Commands waiting for the next flush."""
+        return len(self._pending)
+
     async def run(self) -> None:
         """Kept running by the server while it serves; work happens in flushes."""
         await self._stopped.wait()
@@ -77,7 +91,7 @@ class PartitionProcessor:
             batch, self._pending = self._pending[:MAX_FLUSH], self._pending[MAX_FLUSH:]
             jobs = [partial(self._engine.apply, command=command) for command, _ in batch]
             done = self._store.write_many_nowait(jobs)
-            done.add_done_callback(partial(self._committed, batch))
+            done.add_done_callback(partial(self._committed, batch, time.perf_counter()))
 
     def _effect_failed(self, effect: Effect, error: Exception) -> None:
         """An attempt that could not even start is a failed attempt: retried per the retry
@@ -91,7 +105,10 @@ class PartitionProcessor:
             failed.add_done_callback(_log_refusal)
 
     def _committed(
-        self, batch: list[_Pending], done: asyncio.Future[list[Applied[Any] | JobFailed]]
+        self,
+        batch: list[_Pending],
+        queued_at: float,
+        done: asyncio.Future[list[Applied[Any] | JobFailed]],
     ) -> None:
         if done.cancelled():
             results: list[Applied[Any] | JobFailed] = [
@@ -103,6 +120,8 @@ class PartitionProcessor:
             results = [JobFailed(error) for _ in batch]  # type: ignore[arg-type]
         else:
             results = done.result()
+            if self._on_commit is not None:
+                self._on_commit(time.perf_counter() - queued_at)
         for (command, reply), result in zip(batch, results, strict=True):
             if isinstance(result, JobFailed):
                 if not isinstance(result.error, EngineError):

@@ -42,6 +42,11 @@ class TimerService:
         heapq.heappush(self._heap, (due_at, timer_id))
         self._changed.set()
 
+    def counts(self) -> tuple[int, int]:
+        """(armed, due now): timers held in memory, and those already due."""
+        now = self._clock.now_ms()
+        return len(self._armed), sum(1 for due_at, _ in self._heap if due_at <= now)
+
     async def run(self) -> None:
         while True:
             self._changed.clear()

@@ -86,6 +86,11 @@ class Invoker:
         self._running[plan.invocation_id] = (plan.attempt, None)
         self._plans.put_nowait((plan, mailbox))
 
+    @property
+    def queued(self) -> int:
+        """Attempts waiting for the invoker's loop to start them."""
+        return self._plans.qsize()
+
     def forward(self, effect: NotificationCommitted) -> None:
         """A notification committed for `effect.invocation_id`: to its streaming attempt."""
         self._mailboxes.deliver(effect)
