@@ -7,7 +7,9 @@ invocation's state writes take, so it is ordered with them and atomic: readers s
 state or the new one. While an exclusive invocation holds the key (it already read the
 state it will write back), the replacement waits its turn in the key's inbox, as on
 restate-server, and is applied when the key is free. `version` (restate's
-optimistic-concurrency hash) is accepted and not checked.
+optimistic-concurrency hash, `engine.state_version`) is checked when the change is applied:
+one that does not match the state then is dropped, and the answer is 202 either way, as
+restate-server answers.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from perdure.server.engine import EngineError, ReplaceState, Submit
 from perdure.server.http import Request, Response
 
 
-def parse_new_state(body: dict[str, object]) -> tuple[str, dict[bytes, bytes]]:
+def parse_new_state(body: dict[str, object]) -> tuple[str, dict[bytes, bytes], str | None]:
     key = body.get("object_key")
     if not isinstance(key, str):
         raise AdminError(400, "'object_key' must be a string")
@@ -33,15 +35,18 @@ def parse_new_state(body: dict[str, object]) -> tuple[str, dict[bytes, bytes]]:
         ):
             raise AdminError(400, f"state value of {name!r} must be an array of bytes (0..255)")
         state[name.encode()] = bytes(value)
-    return key, state
+    version = body.get("version")
+    if version is not None and not isinstance(version, str):
+        raise AdminError(400, "'version' must be a string (the state's current version)")
+    return key, state, version
 
 
 async def handle_state(submit: Submit, request: Request, service: str) -> Response:
     if request.method != "POST":
         raise AdminError(405, f"method {request.method} not allowed")
-    key, state = parse_new_state(await json_object(request))
+    key, state, version = parse_new_state(await json_object(request))
     try:
-        await submit(ReplaceState(service, key, tuple(state.items())))
+        await submit(ReplaceState(service, key, tuple(state.items()), version))
     except EngineError as exc:
         return admin_error(engine_status(exc), exc.message)
     return Response(202)

@@ -61,6 +61,7 @@ from perdure.server.engine.lifecycle import InvocationStatus
 from perdure.server.engine.processor import PartitionProcessor, Submit
 from perdure.server.engine.results import completed_result, expires_at, failure_result
 from perdure.server.engine.services import ServiceInfo, Target
+from perdure.server.engine.state_version import state_version
 from perdure.server.engine.timers import TimerService
 from perdure.server.engine.waiters import ResultWaiters
 
@@ -107,5 +108,6 @@ __all__ = [
     "expires_at",
     "failure_result",
     "idempotent_invocation_id",
+    "state_version",
     "workflow_invocation_id",
 ]

@@ -141,6 +141,9 @@ class ReplaceState(Command[StateChange]):
     service: str
     key: str
     state: tuple[tuple[bytes, bytes], ...]
+    # restate's compare-and-set: applied only if the current state has this version
+    # (`engine.state_version`); None applies it whatever the state is.
+    version: str | None = None
 
 
 # ---- effects ----------------------------------------------------------------------

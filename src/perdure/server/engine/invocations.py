@@ -39,6 +39,7 @@ from perdure.server.engine.results import (
     notification_from_result,
 )
 from perdure.server.engine.services import Retentions, ServiceInfo, Target, attempt_timeouts
+from perdure.server.engine.state_version import state_version
 from perdure.server.engine.txn import EngineTxn
 from perdure.store.api import InvocationRow, TimerKind, TimerRow, WaiterRow
 
@@ -304,7 +305,7 @@ def hand_over_lock(tx: EngineTxn, service: str, key: str) -> None:
     skipped rather than stopping the queue)."""
     while (head := tx.store.pop_inbox(service, key)) is not None:
         if head.state_mutation is not None:
-            apply_state(tx, service, key, decode_state(head.state_mutation))
+            apply_state(tx, service, key, *decode_state(head.state_mutation))
             continue
         waiting = tx.get(head.invocation_id)
         if waiting is not None and waiting.status == S.PENDING:
@@ -356,17 +357,33 @@ def add_waiter(tx: EngineTxn, child_id: str, caller_id: str, completion_id: int)
 # ---- state changes from outside ---------------------------------------------------------
 
 
-def encode_state(state: tuple[tuple[bytes, bytes], ...]) -> bytes:
-    return json.dumps([[k.hex(), v.hex()] for k, v in state]).encode()
+State = tuple[tuple[bytes, bytes], ...]
 
 
-def decode_state(blob: bytes) -> tuple[tuple[bytes, bytes], ...]:
-    return tuple((bytes.fromhex(k), bytes.fromhex(v)) for k, v in json.loads(blob))
+def encode_state(state: State, version: str | None = None) -> bytes:
+    entries = [[k.hex(), v.hex()] for k, v in state]
+    return json.dumps(
+        entries if version is None else {"state": entries, "version": version}
+    ).encode()
+
+
+def decode_state(blob: bytes) -> tuple[State, str | None]:
+    """(state, version); a change queued by an earlier perdure is a bare list."""
+    data = json.loads(blob)
+    entries, version = (data, None) if isinstance(data, list) else (data["state"], data["version"])
+    return tuple((bytes.fromhex(k), bytes.fromhex(v)) for k, v in entries), version
 
 
 def apply_state(
-    tx: EngineTxn, service: str, key: str, state: tuple[tuple[bytes, bytes], ...]
+    tx: EngineTxn, service: str, key: str, state: State, version: str | None = None
 ) -> None:
+    """Replace the key's state, unless `version` is given and the current state's differs
+    (restate drops such a change: the caller edited a state that has moved on)."""
+    if version is not None and state_version(tx.store.all_state(service, key)) != version:
+        logger.info(
+            "state change of %s/%s dropped: version %s is not current", service, key, version
+        )
+        return
     tx.store.clear_all_state(service, key)
     for state_key, value in state:
         tx.store.set_state(service, key, state_key, value)
@@ -381,9 +398,9 @@ def replace_state(tx: EngineTxn, cmd: ReplaceState) -> StateChange:
     if info.manifest.ty == "SERVICE":
         raise InvalidRequest(f"service '{cmd.service}' is not a virtual object or workflow")
     if tx.store.lock_holder(cmd.service, cmd.key) is not None:
-        tx.store.push_inbox(cmd.service, cmd.key, None, encode_state(cmd.state))
+        tx.store.push_inbox(cmd.service, cmd.key, None, encode_state(cmd.state, cmd.version))
         return StateChange.QUEUED
-    apply_state(tx, cmd.service, cmd.key, cmd.state)
+    apply_state(tx, cmd.service, cmd.key, cmd.state, cmd.version)
     return StateChange.APPLIED
 
 
