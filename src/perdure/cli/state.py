@@ -19,7 +19,7 @@ import click
 from perdure.cli._admin import AdminClient, AdminError, admin_options, path_segment
 from perdure.cli._output import echo_json, echo_table, json_option
 from perdure.cli.invocations import sql_literal
-from perdure.server.engine.state_version import state_version
+from perdure.server.engine import state_version
 
 State = dict[bytes, bytes]
 APPLY_WAIT_S = 5.0  # how long to watch for the change to show (it may queue behind a lock)

@@ -61,7 +61,7 @@ from perdure.server.engine.lifecycle import InvocationStatus
 from perdure.server.engine.processor import PartitionProcessor, Submit
 from perdure.server.engine.results import completed_result, expires_at, failure_result
 from perdure.server.engine.services import ServiceInfo, Target
-from perdure.server.engine.state_version import state_version
+from perdure.server.engine.state_hash import state_version
 from perdure.server.engine.timers import TimerService
 from perdure.server.engine.waiters import ResultWaiters
 

@@ -39,7 +39,7 @@ from perdure.server.engine.results import (
     notification_from_result,
 )
 from perdure.server.engine.services import Retentions, ServiceInfo, Target, attempt_timeouts
-from perdure.server.engine.state_version import state_version
+from perdure.server.engine.state_hash import state_version
 from perdure.server.engine.txn import EngineTxn
 from perdure.store.api import InvocationRow, TimerKind, TimerRow, WaiterRow
 
