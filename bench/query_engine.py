@@ -1,5 +1,5 @@
 # ruff: noqa: E501  (the queries are data, kept one per line as the tools send them)
-"""How `POST /query` should run restate's SQL: measured, not guessed (docs/query.md).
+"""How `POST /query` should run restate's SQL: measured, not guessed.
 
 Fills a SQLite store with N invocations (4 journal entries and a state entry each), then
 runs the SQL restate's CLI and UI send two ways:
