@@ -27,6 +27,7 @@ import httpx
 
 from perdure._version import __version__
 from perdure.cli._tokens import token_options, tokens
+from perdure.cli._tracing import handler_tracing
 from perdure.cli.serve import load_target
 from perdure.protocol.versions import manifest_accept_header
 from perdure.sdk.discovery import discover
@@ -292,7 +293,8 @@ def command(
     app = embedded_app(found, app_uri(app_target))
     banner = _banner(app_target, config, app, found, remotes)
     try:
-        run_loop(_run(config, app, remotes, banner))
+        with handler_tracing("perdure-dev", warn_missing=False):
+            run_loop(_run(config, app, remotes, banner))
     except (StoreLockedError, StoreConfigError, EmbeddedAppError) as exc:
         raise click.ClickException(str(exc)) from None
     except ExceptionGroup as group:  # from the server's task group

@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from perdure.cli._tracing import handler_tracing
 from perdure.sdk.definition import ServiceDefinition
 from perdure.sdk.endpoint import app as make_app
 from perdure.server.loop import run as run_loop
@@ -154,6 +155,7 @@ def command(app_target: str, host: str, port: int, log_level: str) -> None:
         port,
     )
     try:
-        run_loop(serve(asgi_app, host, port))
+        with handler_tracing("perdure-app"):
+            run_loop(serve(asgi_app, host, port))
     except OSError as e:
         raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from e

@@ -19,7 +19,7 @@ from random import Random
 from typing import Any, TypeVar
 from uuid import UUID
 
-from perdure.sdk import _clock, run_retry
+from perdure.sdk import _clock, _tracing, run_retry
 from perdure.sdk._attempt import Attempt
 from perdure.sdk._core.notifications import CallInvocationId, Failure, NotificationValue, StateKeys
 from perdure.sdk._core.progress import Input
@@ -305,24 +305,28 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         run = self.attempt.sys(self.machine.sys_run, name)
         if not run.replayed:
             self.attempt.run_closures[run.handle] = functools.partial(
-                self._execute, run.handle, action, serde, options
+                self._execute, run.handle, name, action, serde, options
             )
         return typing.cast(RestateDurableFuture[T], self.future(run.handle, serde))
 
     async def _execute(
-        self, handle: int, action: Callable[[], Any], serde: Serde[Any], options: RunOptions[Any]
+        self,
+        handle: int,
+        name: str,
+        action: Callable[[], Any],
+        serde: Serde[Any],
+        options: RunOptions[Any],
     ) -> None:
         """Run a closure and propose its outcome (the driver awaits the server's ack)."""
         started = time.monotonic()
         max_duration = options.max_duration or options.max_retry_duration
         try:
-            if inspect.iscoroutinefunction(action):
-                result = await action()
-            else:
-                # Like the official SDK: sync actions run in the default executor, with the
-                # caller's context variables.
-                call = functools.partial(contextvars.copy_context().run, action)
-                result = await asyncio.get_running_loop().run_in_executor(None, call)
+            with _tracing.run_span(name) as span:
+                try:
+                    result = await _call_action(action)
+                except Exception as exc:
+                    span.failed(exc)
+                    raise
             self.machine.propose_run_completion(handle, bytes(serde.serialize(result)))
         except TerminalError as exc:
             metadata = tuple((exc.metadata or {}).items())
@@ -555,3 +559,12 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
 
 def _opt_ms(delta: timedelta | None) -> int | None:
     return None if delta is None else _ms(delta)
+
+
+async def _call_action(action: Callable[[], Any]) -> Any:
+    if inspect.iscoroutinefunction(action):
+        return await action()
+    # Like the official SDK: sync actions run in the default executor, with the caller's
+    # context variables.
+    call = functools.partial(contextvars.copy_context().run, action)
+    return await asyncio.get_running_loop().run_in_executor(None, call)

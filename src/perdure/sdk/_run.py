@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
-from perdure.sdk import logging as replay_logging
+from perdure.sdk import _tracing, logging as replay_logging
 from perdure.sdk._attempt import Attempt, AttemptIO
 from perdure.sdk._context import InvocationContext
 from perdure.sdk._core.commands import Machine
@@ -89,11 +89,23 @@ async def _invoke(handler: HandlerSpec, attempt: Attempt, attempt_headers: dict[
     machine = attempt.machine
     try:
         invocation = attempt.sys(machine.sys_input)
-        ctx = InvocationContext(attempt, invocation, attempt_headers)
-        async with AsyncExitStack() as stack:
-            for factory in handler.context_managers:
-                await stack.enter_async_context(factory())
-            output = await _call_handler(handler, ctx, invocation)
+        with _tracing.attempt_span(
+            handler.service_name,
+            handler.name,
+            invocation.invocation_id,
+            attempt_headers,
+            invocation.headers,
+        ) as span:
+            try:
+                ctx = InvocationContext(attempt, invocation, attempt_headers)
+                async with AsyncExitStack() as stack:
+                    for factory in handler.context_managers:
+                        await stack.enter_async_context(factory())
+                    output = await _call_handler(handler, ctx, invocation)
+            except Exception as exc:
+                if not isinstance(_classify(exc), SdkInternalBaseException):
+                    span.failed(exc)  # the handler failed (a suspension is no failure)
+                raise
         replay_logging.is_replaying.set(False)
         machine.sys_write_output(output)
         machine.sys_end()

@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from perdure.protocol.identity import RequestSigner, load_private_key_pem
 from perdure.server.admin.app import AdminApp
@@ -38,8 +41,12 @@ from perdure.server.http_server import serve_http
 from perdure.server.ingress.app import IngressApp
 from perdure.server.invoker import Invoker
 from perdure.server.observe.metrics import ServerMetrics
+from perdure.server.observe.trace_config import traces_exporter
 from perdure.server.stores import describe_store, open_store
 from perdure.store.api import Store
+
+if TYPE_CHECKING:
+    from perdure.server.observe.tracing import ServerTracing
 
 logger = logging.getLogger(__name__)
 
@@ -68,19 +75,25 @@ class Components:
         store: Store,
         clock: Clock,
         embedded: Sequence[EmbeddedApp] = (),
+        tracing: ServerTracing | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
         self.waiters = ResultWaiters()
         self.metrics = ServerMetrics()
+        self.tracing = tracing
         self.engine = Engine(config, clock)
         self.processor = PartitionProcessor(
             store, self.engine, self.run_effect, on_commit=self.metrics.committed
         )
         self.timers = TimerService(clock, self.processor.submit_nowait)
         self.invoker = Invoker(
-            config, self._submit_attempt_news, {app.uri: app.runner for app in embedded}, clock
+            config,
+            self._submit_attempt_news,
+            {app.uri: app.runner for app in embedded},
+            clock,
+            trace_headers=None if tracing is None else tracing.attempt_headers,
         )
         signer = None
         if config.request_identity_key_file is not None:
@@ -94,9 +107,17 @@ class Components:
         self.started = asyncio.Event()
 
     async def _submit_attempt_news(self, command: SdkFrames | AttemptFailed) -> None:
-        """What the invoker reports about an attempt, to the engine (and the metrics)."""
+        """What the invoker reports about an attempt, to the engine (and the metrics and
+        traces)."""
         self.metrics.submitted(command)
-        await self.processor.submit(command)
+        if self.tracing is None:
+            await self.processor.submit(command)
+            return
+        command = self.tracing.submitted(command)
+        try:
+            await self.processor.submit(command)
+        finally:
+            self.tracing.settled(command)
 
     async def render_metrics(self) -> bytes:
         return await self.metrics.render(
@@ -109,6 +130,8 @@ class Components:
     def run_effect(self, effect: Effect) -> None:
         """Runs after the commit of the command that produced `effect`."""
         self.metrics.effect(effect)
+        if self.tracing is not None:
+            self.tracing.effect(effect)  # first: an attempt's span exists before it starts
         if isinstance(effect, StartAttempt):
             self.invoker.start(effect.plan)
         elif isinstance(effect, ArmTimer):
@@ -152,7 +175,8 @@ async def run_server(
     try:
         # Before Recover: the in-flight invocations it restarts may be pinned to them.
         await register_embedded(store, embedded, clock.now_ms())
-        components = Components(config, store, clock, embedded)
+        tracing = _tracing_from_env(store, clock)
+        components = Components(config, store, clock, embedded, tracing)
         engine = asyncio.create_task(components.run(), name="engine")
         started = asyncio.create_task(components.started.wait())
         await asyncio.wait({engine, started}, return_when=asyncio.FIRST_COMPLETED)
@@ -182,5 +206,27 @@ async def run_server(
             engine.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await engine
+            if tracing is not None:
+                await tracing.shutdown()  # exports what is batched
     finally:
         await store.close()
+
+
+def _tracing_from_env(store: Store, clock: Clock) -> ServerTracing | None:
+    """Traces, if the `OTEL_*` variables ask for them (else OpenTelemetry is not loaded)."""
+    exporter = traces_exporter(os.environ)
+    if exporter is None:
+        return None
+    try:
+        from perdure.server.observe.tracing import ServerTracing
+    except ImportError as exc:
+        logger.warning("OTEL_* asks for traces, but %s: pip install 'perdure[otel]'", exc)
+        return None
+    return ServerTracing.create(exporter, store, span_clock(clock))
+
+
+def span_clock(clock: Clock) -> Callable[[], int]:
+    """Span times in ns: the wall clock's own resolution, or a manual clock's time."""
+    if isinstance(clock, SystemClock):
+        return time.time_ns
+    return lambda: clock.now_ms() * 1_000_000

@@ -30,17 +30,38 @@ logger = logging.getLogger(__name__)
 CallMessage = pb.CallCommandMessage | pb.OneWayCallCommandMessage
 
 
+Headers = tuple[tuple[str, str], ...]
+
+
 def call(
-    tx: EngineTxn, row: InvocationRow, payload: bytes, message: pb.CallCommandMessage
+    tx: EngineTxn,
+    row: InvocationRow,
+    payload: bytes,
+    message: pb.CallCommandMessage,
+    extra_headers: Headers = (),
 ) -> InvocationRow:
-    return _spawn(tx, row, MessageType.CALL, payload, message, message.result_completion_id, None)
+    completion_id = message.result_completion_id
+    return _spawn(tx, row, MessageType.CALL, payload, message, completion_id, None, extra_headers)
 
 
 def one_way_call(
-    tx: EngineTxn, row: InvocationRow, payload: bytes, message: pb.OneWayCallCommandMessage
+    tx: EngineTxn,
+    row: InvocationRow,
+    payload: bytes,
+    message: pb.OneWayCallCommandMessage,
+    extra_headers: Headers = (),
 ) -> InvocationRow:
     delayed = message.invoke_time if message.invoke_time > tx.now else None
-    return _spawn(tx, row, MessageType.ONE_WAY_CALL, payload, message, None, delayed)
+    return _spawn(tx, row, MessageType.ONE_WAY_CALL, payload, message, None, delayed, extra_headers)
+
+
+def child_headers(message: CallMessage, extra: Headers) -> Headers:
+    """The call's own headers, then each of `extra` the call does not set itself."""
+    own = tuple((h.key, h.value) for h in message.headers)
+    if not extra:
+        return own
+    names = {name.lower() for name, _ in own}
+    return own + tuple((name, value) for name, value in extra if name.lower() not in names)
 
 
 def _resolve(tx: EngineTxn, message: CallMessage) -> Target:
@@ -64,6 +85,7 @@ def _spawn(
     message: CallMessage,
     result_completion_id: int | None,
     execution_time: int | None,
+    extra_headers: Headers,
 ) -> InvocationRow:
     """Append the call, create the child (unless its id exists), answer with its id, and
     arrange for its result; returns the caller's row (not stored yet)."""
@@ -88,7 +110,7 @@ def _spawn(
             child_id,
             target,
             key,
-            tuple((h.key, h.value) for h in message.headers),
+            child_headers(message, extra_headers),
             message.parameter,
             idempotency_key=idempotency_key,
             execution_time=execution_time,

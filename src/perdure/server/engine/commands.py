@@ -68,6 +68,11 @@ class SdkFrames(Command[None]):
     attempt: int
     frames: tuple[Frame, ...]
     known_entries: int = 0
+    # Headers every invocation these frames call or send gets, unless the call carries
+    # that header itself: the calling attempt's trace context (`traceparent`), added by
+    # the server's tracing outside the engine, so a child's span has its caller's attempt
+    # as parent (stored with the child's Input, it survives restarts).
+    call_headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +177,7 @@ class AttemptPlan:
     protocol_mode: ProtocolMode = "REQUEST_RESPONSE"
     inactivity_timeout_ms: int = 60_000
     abort_timeout_ms: int = 600_000
+    created_at: int = 0  # when the invocation was created (ms): its trace span starts then
 
     @property
     def streaming(self) -> bool:

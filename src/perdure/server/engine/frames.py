@@ -62,7 +62,7 @@ def apply_sdk_frames(tx: EngineTxn, cmd: SdkFrames) -> None:
             cmd.attempt,
         )
         return
-    handler = _FrameHandler(tx, row, cmd.known_entries)
+    handler = _FrameHandler(tx, row, cmd.known_entries, cmd.call_headers)
     for frame in cmd.frames:
         try:
             done = handler.handle(frame)
@@ -77,10 +77,17 @@ def apply_sdk_frames(tx: EngineTxn, cmd: SdkFrames) -> None:
 class _FrameHandler:
     """Applies frames of one attempt to `row`, which it keeps up to date."""
 
-    def __init__(self, tx: EngineTxn, row: InvocationRow, known: int) -> None:
+    def __init__(
+        self,
+        tx: EngineTxn,
+        row: InvocationRow,
+        known: int,
+        call_headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self.tx = tx
         self.row = row
         self.known = known  # journal length the attempt replayed
+        self.call_headers = call_headers  # for the invocations this attempt creates
         self.target = target_of(row)
 
     def handle(self, frame: Frame) -> bool:
@@ -130,9 +137,9 @@ class _FrameHandler:
                 500, f"{self.row.service}/{self.row.handler} is shared: it cannot write state"
             )
         if isinstance(message, pb.CallCommandMessage):
-            self.row = calls.call(self.tx, self.row, payload, message)
+            self.row = calls.call(self.tx, self.row, payload, message, self.call_headers)
         elif isinstance(message, pb.OneWayCallCommandMessage):
-            self.row = calls.one_way_call(self.tx, self.row, payload, message)
+            self.row = calls.one_way_call(self.tx, self.row, payload, message, self.call_headers)
         elif message_type in _PROMISES:
             self.promise(message_type, payload, message)
         elif message_type in _CROSS:

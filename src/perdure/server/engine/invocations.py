@@ -193,6 +193,7 @@ def start_attempt(tx: EngineTxn, row: InvocationRow) -> InvocationRow:
         protocol_mode=deployment.protocol_mode,
         inactivity_timeout_ms=inactivity_ms,
         abort_timeout_ms=abort_ms,
+        created_at=row.created_at,
     )
     tx.effects.append(StartAttempt(plan))
     return row

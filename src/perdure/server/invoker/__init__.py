@@ -48,6 +48,7 @@ from perdure.server.invoker.session import AttemptSession
 logger = logging.getLogger(__name__)
 
 Submit = Callable[[SdkFrames | AttemptFailed], Awaitable[None]]
+TraceHeaders = Callable[[AttemptPlan], Mapping[str, str]]
 
 
 @functools.cache
@@ -64,8 +65,11 @@ class Invoker:
         submit: Submit,
         in_process: Mapping[str, AttemptRunner] | None = None,
         clock: Clock | None = None,
+        trace_headers: TraceHeaders | None = None,
     ) -> None:
         self._config = config
+        # The attempt's trace context (`traceparent`) for its request, when tracing is on.
+        self._trace_headers = trace_headers
         self._in_process = dict(in_process or {})  # deployment uri -> its hosted app
         self._submit = submit
         self._clock = clock or SystemClock()
@@ -145,13 +149,14 @@ class Invoker:
         self, plan: AttemptPlan, mailbox: Mailbox | None, pool: H2Pool, client: httpx.AsyncClient
     ) -> Callable[[], Awaitable[AttemptTransport]]:
         cluster = self._config.cluster_name
+        traced = {} if self._trace_headers is None else dict(self._trace_headers(plan))
 
         async def open_transport() -> AttemptTransport:
             if is_embedded(plan.uri):
                 # Same headers as over HTTP, minus the signature (there is no hop to sign).
-                headers = attempt_headers(plan, cluster, None)
+                headers = attempt_headers(plan, cluster, None) | traced
                 return InProcessTransport(plan, runner_for(plan.uri, self._in_process), headers)
-            headers = attempt_headers(plan, cluster, self._signer)
+            headers = attempt_headers(plan, cluster, self._signer) | traced
             if mailbox is not None:
                 return await H2Transport.open(pool, invoke_url(plan), headers)
             return Http1Transport(client, invoke_url(plan), headers)
