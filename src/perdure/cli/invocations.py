@@ -1,4 +1,5 @@
-"""`perdure invocations`: find invocations, read their journal, cancel, kill or purge them.
+"""`perdure invocations`: find invocations, read their journal, follow them live, cancel,
+kill or purge them (one by one, or every one a selector matches: invocations_batch.py).
 
 Listing and describing read the introspection tables through `POST /query`
 (`sys_invocation`, `sys_journal`), choosing only columns that perdure's views and
@@ -8,24 +9,20 @@ restate-server's tables both have, so the commands work against either server.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import click
 
 from perdure.cli._admin import AdminClient, AdminError, admin_options, path_segment
+from perdure.cli._invocation_rows import STATUSES, filter_conditions, sql_literal, status_text
 from perdure.cli._output import echo_fields, echo_json, echo_table, format_time, json_option
-
-# `status` of sys_invocation, as restate derives it (reference surfaces §2.4).
-STATUSES = (
-    "pending",
-    "scheduled",
-    "ready",
-    "running",
-    "backing-off",
-    "suspended",
-    "paused",
-    "completed",
+from perdure.cli.invocations_batch import (
+    OPERATIONS,
+    act_on_selection,
+    has_selector,
+    selector_options,
 )
+from perdure.cli.invocations_tail import tail
+
 _LIST_COLUMNS = (
     "id",
     "target",
@@ -42,12 +39,7 @@ _JOURNAL_COLUMNS = ("index", "entry_type", "name", "appended_at")
 
 @click.group(name="invocations")
 def command() -> None:
-    """Inspect and manage invocations: list, describe, cancel, kill, purge."""
-
-
-def sql_literal(value: str) -> str:
-    """`value` as an SQL string literal (quotes doubled), safe to splice into a query."""
-    return "'" + value.replace("'", "''") + "'"
+    """Inspect and manage invocations: list, describe, tail, cancel, kill, purge."""
 
 
 def list_query(
@@ -57,29 +49,12 @@ def list_query(
     handler: str | None,
     limit: int,
 ) -> str:
-    conditions: list[str] = []
-    if statuses:
-        conditions.append(f"status IN ({', '.join(sql_literal(s) for s in statuses)})")
-    if service is not None:
-        conditions.append(f"target_service_name = {sql_literal(service)}")
-    if key is not None:
-        conditions.append(f"target_service_key = {sql_literal(key)}")
-    if handler is not None:
-        conditions.append(f"target_handler_name = {sql_literal(handler)}")
+    conditions = filter_conditions(statuses, service, key, handler)
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     return (
         f"SELECT {', '.join(_LIST_COLUMNS)} FROM sys_invocation{where} "
         f"ORDER BY created_at DESC LIMIT {limit}"
     )
-
-
-def _status_text(row: dict[str, Any]) -> str:
-    status = str(row.get("status", ""))
-    if status == "completed" and row.get("completion_result"):
-        return f"completed ({row['completion_result']})"
-    if status == "backing-off" and row.get("retry_count"):
-        return f"backing-off (retry {row['retry_count']})"
-    return status
 
 
 @command.command(name="list")
@@ -126,7 +101,7 @@ def list_invocations(
             [
                 r.get("id"),
                 r.get("target"),
-                _status_text(r),
+                status_text(r),
                 format_time(r.get("created_at")),
                 format_time(r.get("modified_at")),
                 failure,
@@ -167,7 +142,7 @@ def describe(invocation_id: str, admin: AdminClient, as_json: bool) -> None:
         [
             ("ID", row.get("id")),
             ("Target", row.get("target")),
-            ("Status", _status_text(row)),
+            ("Status", status_text(row)),
             ("Failure", row.get("completion_failure")),
             ("Invoked by", invoked_by),
             ("Idempotency key", row.get("idempotency_key")),
@@ -193,6 +168,39 @@ def describe(invocation_id: str, admin: AdminClient, as_json: bool) -> None:
     )
 
 
+def _act_on_ids(
+    admin: AdminClient,
+    operation: str,
+    invocation_ids: tuple[str, ...],
+    outcome: Callable[[int], str],
+    as_json: bool,
+) -> None:
+    """`PATCH /invocations/{id}/{operation}` for each id, saying how each went."""
+    results: list[dict[str, object]] = []
+    failed = False
+    for invocation_id in invocation_ids:
+        path = f"/invocations/{path_segment(invocation_id)}/{operation}"
+        try:
+            response = admin.call("PATCH", path)
+        except AdminError as exc:
+            if len(invocation_ids) == 1:
+                raise
+            # Go on with the other ids; one bad id should not hide the others' outcome.
+            failed = True
+            results.append({"id": invocation_id, "ok": False, "error": exc.message})
+            if not as_json:
+                click.echo(f"Error: {invocation_id}: {exc.message}", err=True)
+            continue
+        text = outcome(response.status_code)
+        results.append({"id": invocation_id, "ok": True, "outcome": text})
+        if not as_json:
+            click.echo(f"{invocation_id}: {text}")
+    if as_json:
+        echo_json(results)
+    if failed:
+        click.get_current_context().exit(1)
+
+
 def _action(
     name: str, operation: str, help_text: str, outcome: Callable[[int], str]
 ) -> click.Command:
@@ -202,52 +210,75 @@ def _action(
     @admin_options
     @json_option
     def run(invocation_ids: tuple[str, ...], admin: AdminClient, as_json: bool) -> None:
-        results: list[dict[str, object]] = []
-        failed = False
-        for invocation_id in invocation_ids:
-            path = f"/invocations/{path_segment(invocation_id)}/{operation}"
-            try:
-                response = admin.call("PATCH", path)
-            except AdminError as exc:
-                if len(invocation_ids) == 1:
-                    raise
-                # Go on with the other ids; one bad id should not hide the others' outcome.
-                failed = True
-                results.append({"id": invocation_id, "ok": False, "error": exc.message})
-                if not as_json:
-                    click.echo(f"Error: {invocation_id}: {exc.message}", err=True)
-                continue
-            text = outcome(response.status_code)
-            results.append({"id": invocation_id, "ok": True, "outcome": text})
-            if not as_json:
-                click.echo(f"{invocation_id}: {text}")
-        if as_json:
-            echo_json(results)
-        if failed:
-            click.get_current_context().exit(1)
+        _act_on_ids(admin, operation, invocation_ids, outcome, as_json)
 
     return click.command(name=name, help=help_text)(run)
 
 
-cancel = _action(
-    "cancel",
+def _selectable_action(name: str, help_text: str, outcome: Callable[[int], str]) -> click.Command:
+    """Like `_action`, or on every invocation a selector matches (invocations_batch.py)."""
+    operation = OPERATIONS[name]
+
+    @click.argument("invocation_ids", metavar="[ID...]", nargs=-1)
+    @selector_options
+    @admin_options
+    @json_option
+    def run(
+        invocation_ids: tuple[str, ...],
+        service: str | None,
+        statuses: tuple[str, ...],
+        where: str | None,
+        yes: bool,
+        chunk_size: int,
+        admin: AdminClient,
+        as_json: bool,
+    ) -> None:
+        selected = has_selector(service, statuses, where)
+        if invocation_ids and selected:
+            raise click.UsageError("give invocation IDs or a selector, not both")
+        if invocation_ids:
+            _act_on_ids(admin, name, invocation_ids, outcome, as_json)
+            return
+        if not selected:
+            raise click.UsageError("give invocation IDs, --service/--status, or --query")
+        act_on_selection(
+            admin,
+            operation,
+            service=service,
+            statuses=statuses,
+            where=where,
+            yes=yes,
+            chunk_size=chunk_size,
+            as_json=as_json,
+        )
+
+    return click.command(name=name, help=help_text)(run)
+
+
+_SELECTORS = (
+    " Instead of IDs, --service NAME [--status S …] or --query WHERE selects every matching "
+    "invocation; they are sent in chunks, with progress on stderr."
+)
+cancel = _selectable_action(
     "cancel",
     "Cancel invocations gracefully: each gets a cancellation it can react to (its "
-    "compensations run), then ends with a 'canceled' failure. Use `kill` to stop at once.",
+    "compensations run), then ends with a 'canceled' failure. Use `kill` to stop at once."
+    + _SELECTORS
+    + " Without --status, every invocation that is not completed.",
     lambda status: "cancellation delivered" if status == 202 else "cancelled",
 )
-kill = _action(
-    "kill",
+kill = _selectable_action(
     "kill",
     "Kill invocations: stop them at once, without running compensations; the calls "
-    "they are waiting on are killed too. They end with a 'killed' failure.",
+    "they are waiting on are killed too. They end with a 'killed' failure."
+    + _SELECTORS
+    + " Without --status, every invocation that is not completed.",
     lambda status: "killed",
 )
-purge = _action(
-    "purge",
+purge = _selectable_action(
     "purge",
     "Purge completed invocations: delete their status, journal and retained result now "
-    "instead of when their retention ends.",
+    "instead of when their retention ends." + _SELECTORS + " Without --status, the completed ones.",
     lambda status: "purged",
 )
 pause = _action(
@@ -262,5 +293,5 @@ resume = _action(
     "Resume paused or suspended invocations, or retry a backing-off one now.",
     lambda status: "resumed",
 )
-for _command in (cancel, kill, purge, pause, resume):
+for _command in (cancel, kill, purge, pause, resume, tail):
     command.add_command(_command)

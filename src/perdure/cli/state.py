@@ -17,8 +17,8 @@ from typing import Any
 import click
 
 from perdure.cli._admin import AdminClient, AdminError, admin_options, path_segment
+from perdure.cli._invocation_rows import sql_literal
 from perdure.cli._output import echo_json, echo_table, json_option
-from perdure.cli.invocations import sql_literal
 from perdure.server.engine import state_version
 
 State = dict[bytes, bytes]
