@@ -1,5 +1,5 @@
 """`perdure invocations`: find invocations, read their journal, follow them live, cancel,
-kill or purge them (one by one, or every one a selector matches: invocations_batch.py).
+kill or purge them (one by one, or every one a selector matches: _invocations_batch.py).
 
 Listing and describing read the introspection tables through `POST /query`
 (`sys_invocation`, `sys_journal`), choosing only columns that perdure's views and
@@ -14,14 +14,14 @@ import click
 
 from perdure.cli._admin import AdminClient, AdminError, admin_options, path_segment
 from perdure.cli._invocation_rows import STATUSES, filter_conditions, sql_literal, status_text
-from perdure.cli._output import echo_fields, echo_json, echo_table, format_time, json_option
-from perdure.cli.invocations_batch import (
+from perdure.cli._invocations_batch import (
     OPERATIONS,
     act_on_selection,
     has_selector,
     selector_options,
 )
-from perdure.cli.invocations_tail import tail
+from perdure.cli._invocations_tail import tail
+from perdure.cli._output import echo_fields, echo_json, echo_table, format_time, json_option
 
 _LIST_COLUMNS = (
     "id",
@@ -216,7 +216,7 @@ def _action(
 
 
 def _selectable_action(name: str, help_text: str, outcome: Callable[[int], str]) -> click.Command:
-    """Like `_action`, or on every invocation a selector matches (invocations_batch.py)."""
+    """Like `_action`, or on every invocation a selector matches (_invocations_batch.py)."""
     operation = OPERATIONS[name]
 
     @click.argument("invocation_ids", metavar="[ID...]", nargs=-1)
@@ -240,7 +240,11 @@ def _selectable_action(name: str, help_text: str, outcome: Callable[[int], str])
             _act_on_ids(admin, name, invocation_ids, outcome, as_json)
             return
         if not selected:
-            raise click.UsageError("give invocation IDs, --service/--status, or --query")
+            raise click.MissingParameter(
+                "give invocation IDs, or select them with --service/--status or --query",
+                param_hint="'ID...'",
+                param_type="argument",
+            )
         act_on_selection(
             admin,
             operation,

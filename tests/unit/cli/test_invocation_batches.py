@@ -231,7 +231,7 @@ def test_cancel_asks_first_then_purge_says_what_failed(server: PerdureServer) ->
     ("args", "message"),
     [
         (["inv_1abc", "--service", "Waiter"], "not both"),
-        ([], "give invocation IDs"),
+        ([], "Missing argument 'ID...'. give invocation IDs, or select them"),
         (["--query", "true", "--service", "Waiter"], "--query goes alone"),
     ],
 )

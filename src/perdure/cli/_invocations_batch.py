@@ -49,14 +49,15 @@ def selector_options(function: F) -> F:
             "--service",
             default=None,
             metavar="NAME",
-            help="Act on every invocation of this service (with --status: in those statuses).",
+            help="Act on the invocations of this service (with --status: in those statuses).",
         ),
         click.option(
             "--status",
             "statuses",
             multiple=True,
             type=click.Choice(STATUSES),
-            help="With --service: only invocations in this status (repeatable).",
+            help="Act on the invocations in this status (repeatable), of every service "
+            "unless --service names one.",
         ),
         click.option(
             "--query",
