@@ -119,11 +119,14 @@ def test_the_sign_up_workflow_is_one_trace_across_a_restart(tmp_path: Path) -> N
     assert invocation.resource["perdure.test.life"] == "2"  # it ended after the restart
 
     # Its attempts, in both lives of the server: children of the one invocation span.
-    attempts = [s for s in spans if s.name == "attempt SignUp/run"]
+    attempts = sorted(
+        (s for s in spans if s.name == "attempt SignUp/run"),
+        key=lambda s: int(s.attributes["restate.invocation.attempt"]),
+    )
     assert {s.parent_span_id for s in attempts} == {invocation.span_id}
     assert {s.resource["perdure.test.life"] for s in attempts} == {"1", "2"}
     assert all(s.kind == CLIENT for s in attempts)
-    numbers = sorted(int(s.attributes["restate.invocation.attempt"]) for s in attempts)
+    numbers = [int(s.attributes["restate.invocation.attempt"]) for s in attempts]
     assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 3
     outcomes = [s.attributes["restate.attempt.outcome"] for s in attempts]
     assert outcomes.count("ended") == 1 and "suspended" in outcomes
@@ -226,6 +229,31 @@ def test_an_invocation_killed_while_suspended_ends_its_span(
     assert span.span_id == suspended.parent_span_id
     assert span.attributes["restate.invocation.result"] == "failure"
     assert span.status_code == 2 and "killed" in span.status_message
+
+
+def test_a_failed_attempt_is_an_error_span_and_the_retry_another_span(
+    collector: Collector, calls_server: PerdureServer
+) -> None:
+    answer = httpx.post(f"{calls_server.ingress_url}/Back/once_broken", json="bo", timeout=30)
+    assert answer.status_code == 200, answer.text
+    invocation = span_named(collector, "invocation Back/once_broken")
+    attempts = {
+        s.attributes["restate.invocation.attempt"]: s
+        for s in collector.spans("attempt Back/once_broken", invocation.trace_id)
+    }
+    assert sorted(attempts) == [1, 2]
+    assert attempts[1].attributes["restate.attempt.outcome"] == "error"
+    assert attempts[1].status_code == 2 and "broken once" in attempts[1].status_message
+    assert attempts[2].attributes["restate.attempt.outcome"] == "ended"
+    assert attempts[2].status_code == 0
+
+    def handlers() -> dict[str, ReceivedSpan] | None:
+        spans = collector.spans("handler Back/once_broken", invocation.trace_id)
+        return {s.parent_span_id: s for s in spans} if len(spans) == 2 else None
+
+    handler = eventually_sync(handlers, what="both attempts' handler spans")
+    assert handler[attempts[1].span_id].status_code == 2  # the SDK saw it fail
+    assert handler[attempts[2].span_id].status_code == 0
 
 
 def test_tracing_is_configured_by_the_otel_variables() -> None:

@@ -1,5 +1,6 @@
 """Served by `perdure dev` in tests/observe/test_traces.py: a call and a send between
-services (their spans must link), and a handler that waits until it is killed."""
+services (their spans must link), a handler that waits until it is killed, and one whose
+first attempt fails."""
 
 from __future__ import annotations
 
@@ -36,6 +37,17 @@ async def greet(ctx: perdure.Context, name: str) -> dict[str, str]:
 async def wait(ctx: perdure.Context) -> None:
     _, never = ctx.awakeable(type_hint=str)
     await never
+
+
+_failures_left = {"count": 1}  # this process's: the first attempt fails, the retry succeeds
+
+
+@back.handler()
+async def once_broken(ctx: perdure.Context, name: str) -> str:
+    if _failures_left["count"] > 0:
+        _failures_left["count"] -= 1
+        raise RuntimeError("broken once")
+    return name
 
 
 app = perdure.app(services=[front, back])
