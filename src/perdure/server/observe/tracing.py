@@ -143,6 +143,10 @@ class ServerTracing:
                 self._notification(effect)
             elif isinstance(effect, AbortAttempt):
                 self._end_attempt(effect.invocation_id, effect.attempt, "aborted")
+                # Paused, or killed (then this commit's InvocationEnded ends the span):
+                # once every effect of the commit ran, forget an invocation left idle.
+                loop = asyncio.get_running_loop()
+                loop.call_soon(self._forget_if_idle, effect.invocation_id)
             elif isinstance(effect, InvocationEnded):
                 self._invocation_ended(effect)
         except Exception:
@@ -171,9 +175,12 @@ class ServerTracing:
         """After the command committed (and its effects ran): an invocation left with no
         attempt running (suspended, backing off) drops its span, unexported; its next
         attempt makes it again."""
-        invocation = self._invocations.get(command.invocation_id)
+        self._forget_if_idle(command.invocation_id)
+
+    def _forget_if_idle(self, invocation_id: str) -> None:
+        invocation = self._invocations.get(invocation_id)
         if invocation is not None and invocation.attempt is None:
-            del self._invocations[command.invocation_id]
+            del self._invocations[invocation_id]
 
     def attempt_headers(self, plan: AttemptPlan) -> dict[str, str]:
         """The trace context headers the attempt's request carries to the deployment."""
