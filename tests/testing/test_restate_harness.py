@@ -44,7 +44,11 @@ def test_the_sync_harness_serves_the_app_on_its_ingress() -> None:
             assert client.post("/Counter/k/add", json=2).json() == 2
             assert client.post("/Counter/k/add", json=3).json() == 5
         with harness.admin_client() as admin:
-            rows = admin.post("/query", json={"query": "SELECT status FROM sys_invocation"})
+            rows = admin.post(
+                "/query",
+                json={"query": "SELECT status FROM sys_invocation"},
+                headers={"accept": "application/json"},  # Arrow IPC otherwise, as restate
+            )
             assert {r["status"] for r in rows.json()["rows"]} == {"completed"}
 
 

@@ -79,7 +79,8 @@ def test_the_admin_api_needs_its_token_or_the_console_cookie(guarded: PerdureSer
     assert [s["name"] for s in services.json()["services"]] == ["Greeter"]
     cookie = {"cookie": f"perdure-admin-token={ADMIN_TOKEN}"}
     query = {"query": "SELECT name FROM sys_service"}
-    assert httpx.post(f"{admin}/query", json=query, headers=cookie).json() == {
+    as_json = {**cookie, "accept": "application/json"}
+    assert httpx.post(f"{admin}/query", json=query, headers=as_json).json() == {
         "rows": [{"name": "Greeter"}]
     }
     assert httpx.post(f"{admin}/query", json=query).status_code == 401
