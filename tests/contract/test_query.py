@@ -17,12 +17,12 @@ import pytest_asyncio
 from perdure.cli.invocations import list_query
 from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.messages import MessageType
-from perdure.server.admin.query import json_rows
 from perdure.store.api import (
     DeploymentRow,
     InvocationRow,
     JournalEntryRow,
     QueryError,
+    QueryResult,
     ServiceRow,
     Store,
     WriteTxn,
@@ -35,6 +35,19 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 FAILED = pb.OutputCommandMessage(failure=pb.Failure(code=418, message="boom"))
 VALUE = pb.OutputCommandMessage(value=pb.Value(content=b'"done"'))
+
+
+def json_rows(result: QueryResult) -> list[dict[str, object]]:
+    """A store's rows as the admin API's JSON shows them: nulls left out, blobs as hex.
+    (The admin API now renders through its query engine; the contract is the store's.)"""
+    return [
+        {
+            name: bytes(value).hex() if isinstance(value, bytes | bytearray | memoryview) else value
+            for name, value in zip(result.columns, row, strict=True)
+            if value is not None
+        }
+        for row in result.rows
+    ]
 
 
 def fill(txn: WriteTxn) -> None:
