@@ -82,7 +82,7 @@ async def test_workflow(interop: Servers) -> None:
 
         async def waiting() -> Any:
             response = await side.call(f"/SignUp/{key}/get_stage", record=False)
-            return response.json() == "waiting-for-click" or None
+            return (response.content and response.json() == "waiting-for-click") or None
 
         await side.eventually(waiting, what="the workflow to wait for the click")
         await side.call(f"/restate/workflow/SignUp/{key}/output", method="GET")
