@@ -60,7 +60,8 @@ def test_pause_then_resume(page: Page, shop: Shop) -> None:
         charge, "to have failed a second attempt",
         lambda r: r["status"] == "backing-off" and r["retry_count"] == 2,
     )  # fmt: skip
-    assert row["last_failure"] == "RuntimeError('card declined for 7')"
+    # restate's rendering: the code and its name, the message, then the stack trace.
+    assert row["last_failure"].startswith("[500 Internal] RuntimeError('card declined for 7')")
     expect(page.locator("#invocation-status")).to_have_text("backing-off")
 
 

@@ -36,6 +36,16 @@ def invocation(id_: str = "inv_a", **changes: object) -> InvocationRow:
         random_seed=(1 << 64) - 1,  # u64 max must round-trip
         waiting_completions=(1, 5),
         waiting_signals=(1,),
+        waiting_named_signals=("go", "a,b"),  # names may hold any character
+        last_failure="boom",
+        last_failure_code=570,
+        last_failure_stacktrace="at line 1",
+        last_failure_command_index=2,
+        last_failure_command_name="step",
+        last_failure_command_type=0x0411,
+        last_failure_doc_code="RT0016",
+        first_attempt_at=1,
+        last_attempt_at=2,
         result=b"\x00\x01",
     )
     return replace(row, **changes)  # type: ignore[arg-type]
@@ -58,6 +68,7 @@ async def test_journal_is_dense_and_append_only(store: Store) -> None:
         JournalEntryRow("inv_a", 1, 0x0411, b"run", 2),
         JournalEntryRow("inv_a", 2, 0x8011, b"done", 3, completion_id=1),
         JournalEntryRow("inv_a", 3, 0xFBFF, b"signal", 4, signal_id=17),
+        JournalEntryRow("inv_a", 4, 0xFBFF, b"named", 5, signal_name="go"),
     ]
 
     def append_all(txn: WriteTxn) -> None:
@@ -69,6 +80,11 @@ async def test_journal_is_dense_and_append_only(store: Store) -> None:
     assert await store.read(lambda txn: txn.has_notification("inv_a", [1], []))
     assert await store.read(lambda txn: txn.has_notification("inv_a", [], [17]))
     assert not await store.read(lambda txn: txn.has_notification("inv_a", [2], [1]))
+    assert await store.read(lambda txn: txn.has_notification("inv_a", [], [], signal_names=["go"]))
+    assert not await store.read(
+        lambda txn: txn.has_notification("inv_a", [], [], 5, signal_names=["go"])
+    )
+    assert not await store.read(lambda txn: txn.has_notification("inv_a", [], [], 0, ["other"]))
     assert await store.read(lambda txn: txn.has_completion("inv_a", 1, 0x8011))
     with pytest.raises(Exception, match=r"(?i)unique"):
         await store.write(

@@ -135,9 +135,11 @@ def describe(invocation_id: str, admin: AdminClient, as_json: bool) -> None:
     invoked_by = row.get("invoked_by")
     if invoked_by and row.get("invoked_by_target"):
         invoked_by = f"{invoked_by} {row['invoked_by_target']} ({row.get('invoked_by_id')})"
+    # "[500 Internal] message…" already names the failure's code; the error code is
+    # restate's documentation code (RT0007), said after it.
     failure = row.get("last_failure")
     if failure and row.get("last_failure_error_code") is not None:
-        failure = f"[{row['last_failure_error_code']}] {failure}"
+        failure = f"{failure} ({row['last_failure_error_code']})"
     echo_fields(
         [
             ("ID", row.get("id")),

@@ -190,4 +190,65 @@ def awakeable_id_str(raw_invocation_id: bytes, signal_index: int) -> str:
 
 
 def new_deployment_id() -> str:
-    return DEPLOYMENT_ID_PREFIX + base62_encode(new_ulid(), _UUID_CHARS)
+    """`dp_1` + the ULID encoded as restate does (byte-swapped, like invocation ids)."""
+    return DEPLOYMENT_ID_PREFIX + base62_encode(_swap(new_ulid(), 16), _UUID_CHARS)
+
+
+# restate's resource prefixes and its reasons for refusing an id string (`IdDecodeError`);
+# servers quote them in their 400s: `bad invocation id 'x': bad format`.
+_RESOURCE_PREFIXES = ("inv", "dp", "sub", "prom", "sign", "snap", "mut", "vq")
+_RAW_LENGTHS = {"prom": 28, "sign": 28}  # raw invocation id (24) + u32
+
+
+def _decode_base62_token(token: str, bits: int) -> str | None:
+    trimmed = token.lstrip("0")
+    if any(c not in _BASE62_INDEX for c in trimmed):
+        return "base62 decode error"
+    if trimmed and base62_decode(trimmed) >= 1 << bits:
+        return "base62 decode error"
+    return None
+
+
+def id_decode_problem(text: str, prefix: str) -> str | None:
+    """Why restate refuses `text` as an id with resource `prefix` ("inv", "prom", "sign"),
+    in its words; None if restate accepts it."""
+    if not text:
+        return "bad length"
+    if "_" not in text:
+        return "bad format"
+    resource, rest = text.split("_", 1)
+    if resource not in _RESOURCE_PREFIXES:
+        return f"unrecognized resource type: {resource}"
+    if not rest:
+        return "bad length"
+    if rest[0] != "1":
+        return "unrecognized codec version"
+    if resource != prefix:
+        return "id doesn't match the expected type"
+    body = rest[1:]
+    tokens = {"inv": ((0, _PK_CHARS, 64), (_PK_CHARS, _UUID_CHARS, 128))}.get(
+        prefix, ((0, _UUID_CHARS, 128),) if prefix == "dp" else None
+    )
+    if tokens is not None:  # base62 integers: invocation (u64, u128), deployment (u128)
+        for start, width, bits in tokens:
+            token = body[start : start + width]
+            if len(token) < width:
+                return "bad length"
+            problem = _decode_base62_token(token, bits)
+            if problem:
+                return problem
+        return "bad length" if len(body) != sum(width for _, width, _ in tokens) else None
+    raw = _strict_base64url(body)
+    if raw is None:
+        return "base62 decode error"  # restate's Codec error, whatever the codec
+    return "bad length" if len(raw) != _RAW_LENGTHS.get(prefix, 16) else None
+
+
+def _strict_base64url(text: str) -> bytes | None:
+    """Unpadded base64url as a strict decoder reads it: only the alphabet, and the last
+    character without stray low bits (so `re-encode == input`); None otherwise."""
+    try:
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    except (ValueError, TypeError):
+        return None
+    return raw if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() == text else None

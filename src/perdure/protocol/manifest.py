@@ -48,6 +48,12 @@ class InputSpec:
         return self.content_type is None and not self.required and self.json_schema is None
 
 
+def display_content_type(pattern: str) -> str:
+    """An input content type as restate renders the rule (`type/subtype`, `type/*`)."""
+    kind, _, sub = pattern.strip().partition("/")
+    return f"{kind}/{sub}"
+
+
 @dataclass(frozen=True, slots=True)
 class OutputSpec:
     content_type: str | None = "application/json"

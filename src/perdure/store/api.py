@@ -155,6 +155,16 @@ class InvocationRow:
     result: bytes | None = None
     # How long the journal is kept after completion (at most completion_retention_ms).
     journal_retention_ms: int = 0
+    # A suspension may wait on named signals too (protocol V6 `waiting_named_signals`).
+    waiting_named_signals: tuple[str, ...] = ()
+    # The last failed attempt, as the SDK reported it (ErrorMessage) or the server saw it.
+    last_failure_stacktrace: str | None = None
+    last_failure_command_index: int | None = None
+    last_failure_command_name: str | None = None
+    last_failure_command_type: int | None = None  # a message type code, e.g. 0x0411 (Run)
+    last_failure_doc_code: str | None = None  # restate's documentation code, e.g. "RT0007"
+    first_attempt_at: int | None = None
+    last_attempt_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +182,7 @@ class JournalEntryRow:
     appended_at: int
     completion_id: int | None = None
     signal_id: int | None = None
+    signal_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +265,7 @@ class JournalTable(Protocol):
         completion_ids: Sequence[int],
         signal_ids: Sequence[int],
         from_index: int = 0,
+        signal_names: Sequence[str] = (),
     ) -> bool:
         """One of these notifications is stored at journal index `from_index` or later."""
         ...

@@ -32,7 +32,9 @@ def test_version_health_and_openapi(server) -> None:
     assert version["perdure_version"]
     for prefix in ("", "/v2", "/v3", "/v4"):
         assert httpx.get(f"{server.admin}{prefix}/health").status_code == 200
-    _admin_error(httpx.get(f"{server.admin}/v1/health"), 400, "Unsupported Admin API version V1")
+    unsupported = httpx.get(f"{server.admin}/v1/health")  # plain text, as restate answers
+    assert unsupported.status_code == 400
+    assert unsupported.text.startswith("Unsupported Admin API version V1")
     spec = httpx.get(f"{server.admin}/openapi").json()
     assert spec["openapi"].startswith("3.1") and "/deployments" in spec["paths"]
 
@@ -75,7 +77,8 @@ def test_registration_semantics(server, sdk_services) -> None:
     assert unreachable.status_code == 500
     assert unreachable.json()["restate_code"] == "META0003"
     _admin_error(httpx.post(f"{admin}/deployments", json={"uri": "ftp://x"}), 400, "scheme")
-    _admin_error(httpx.post(f"{admin}/deployments", json={}), 400, "uri")
+    no_uri = httpx.post(f"{admin}/deployments", json={})  # restate's body type refusal
+    assert no_uri.status_code == 422 and "RegisterDeploymentRequest" in no_uri.text
     _admin_error(
         httpx.post(f"{admin}/deployments", json={"uri": uri, "force": "yes"}), 400, "force"
     )
@@ -87,7 +90,10 @@ def test_deployment_get_patch_delete(registered, sdk_services) -> None:
     full = httpx.get(f"{admin}/deployments/{deployment['id']}").json()
     assert {s["name"] for s in full["services"]} >= {"Counter", "Proxy"}
     assert all("handlers" in s for s in full["services"])
-    _admin_error(httpx.get(f"{admin}/deployments/dp_nope"), 404, "not found")
+    unknown = "dp_1" + "0" * 22  # well formed, never registered
+    _admin_error(httpx.get(f"{admin}/deployments/{unknown}"), 404, "does not exist")
+    malformed = httpx.get(f"{admin}/deployments/dp_nope")  # restate: its path extractor's 400
+    assert malformed.status_code == 400 and "Cannot parse `deployment`" in malformed.text
     patched = httpx.patch(
         f"{admin}/deployments/{deployment['id']}",
         json={"additional_headers": {"x-extra": "1"}},
@@ -113,8 +119,9 @@ def test_service_metadata_and_patch(registered) -> None:
     counter = httpx.get(f"{admin}/services/Counter").json()
     assert counter["ty"] == "VirtualObject" and counter["public"] is True
     assert counter["idempotency_retention"] == "1d" and counter["journal_retention"] == "1d"
-    assert counter["inactivity_timeout"] == "1m" and counter["abort_timeout"] == "10m"
-    assert counter["workflow_completion_retention"] is None
+    # Registered for HTTP/1.1, request-response: no inactivity timeout applies (restate: 0s).
+    assert counter["inactivity_timeout"] == "0s" and counter["abort_timeout"] == "10m"
+    assert "workflow_completion_retention" not in counter  # workflows only
     assert counter["retry_policy"] == {
         "initial_interval": "500ms",
         "exponentiation_factor": 2.0,
@@ -144,24 +151,30 @@ def test_service_metadata_and_patch(registered) -> None:
     assert patched.status_code == 200, patched.text
     body = patched.json()
     assert (body["idempotency_retention"], body["journal_retention"]) == ("1h", "2d")
-    assert (body["inactivity_timeout"], body["abort_timeout"]) == ("1m 30s", "1m 30s")
+    # A request-response deployment applies no inactivity timeout: restate shows 0s, and why.
+    assert (body["inactivity_timeout"], body["abort_timeout"]) == ("0s", "1m 30s")
+    assert body["info"] == [
+        {
+            "code": "RT0021",
+            "message": "The configured inactivity_timeout 1m 30s will not be applied because "
+            "the service is exposed in Request/Response mode.",
+        }
+    ]
     assert httpx.patch(f"{admin}/v4/services/Counter", json={}).json() == body
     assert httpx.get(f"{admin}/services/Counter").json() == body
-    _admin_error(
-        httpx.patch(f"{admin}/services/Counter", json={"journal_retention": "1y"}),
-        400,
-        "journal_retention",
-    )
+    too_long = httpx.patch(f"{admin}/services/Counter", json={"journal_retention": "1y"})
+    assert too_long.status_code == 422
+    assert "journal_retention: please use units of days or smaller" in too_long.text
     _admin_error(
         httpx.patch(f"{admin}/services/Counter", json={"retry_policy": {}}), 400, "unknown field"
     )
     _admin_error(
         httpx.patch(f"{admin}/services/Counter", json={"workflow_completion_retention": "1d"}),
         400,
-        "workflow",
+        "modifying retention time for service type VirtualObject is unsupported",
     )
     _admin_error(httpx.patch(f"{admin}/services/Nope", json={}), 404, "not found")
-    _admin_error(httpx.get(f"{admin}/services/Counter/handlers/nope"), 404, "not found")
+    _admin_error(httpx.get(f"{admin}/services/Counter/handlers/nope"), 404, "does not exist")
 
 
 def test_service_openapi(registered) -> None:
@@ -207,9 +220,11 @@ def test_state_replacement(registered) -> None:
     _admin_error(httpx.post(f"{admin}/services/Counter/state", json=bad), 400, "bytes")
     plain = {"object_key": "k", "new_state": {}}
     _admin_error(
-        httpx.post(f"{admin}/services/Proxy/state", json=plain), 400, "not a virtual object"
+        httpx.post(f"{admin}/services/Proxy/state", json=plain),
+        400,
+        "Cannot modify state for service type Service",
     )
-    _admin_error(httpx.post(f"{admin}/services/Nope/state", json=plain), 404, "not found")
+    _admin_error(httpx.post(f"{admin}/services/Nope/state", json=plain), 404, "does not exist")
 
 
 def test_query_system_tables(registered, poll: Poll) -> None:

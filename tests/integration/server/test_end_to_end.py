@@ -17,7 +17,7 @@ def test_register_and_describe(registered, sdk_services) -> None:
     assert len(deployments) == 1
     deployment = deployments[0]
     assert deployment["id"].startswith("dp_")
-    assert deployment["uri"] == sdk_services.url
+    assert deployment["uri"] == sdk_services.url + "/"  # restate prints the root path
     assert deployment["protocol_type"] == "RequestResponse"
     names = {s["name"] for s in httpx.get(f"{admin}/services").json()["services"]}
     assert {"Counter", "ListObject", "Steps", "Proxy"} <= names
@@ -133,9 +133,10 @@ def test_ingress_errors(ingress) -> None:
     assert ingress.post("/Steps/sleep_for?delay=1s", json=1).status_code == 400
     assert ingress.put("/Steps/sleep_for", json=1).status_code == 405
     bad_key = ingress.post(
-        "/Counter/k/add/send", content=b"1", headers={"idempotency-key": "a b", **JSON}
+        "/Counter/k/add/send", content=b"1", headers={"idempotency-key": b"caf\xc3\xa9", **JSON}
     )
     assert bad_key.status_code == 400
+    assert bad_key.json()["message"] == "bad header idempotency-key: ToStrError { _priv: () }"
     assert ingress.get("/restate/invocation/not-an-id/output").status_code == 400
     # The server keeps serving.
     assert ingress.post("/Counter/after-errors/add", json=1).status_code == 200

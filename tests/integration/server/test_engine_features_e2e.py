@@ -87,7 +87,8 @@ def test_awakeables_through_the_ingress(ingress, poll: Poll) -> None:
     assert failure.status_code == 500 and failure.json()["message"] == "go away"
     assert ingress.post("/restate/awakeables/sign_1bad/resolve").status_code == 400
     unknown = "sign_1" + "A" * 37 + "Q"  # 28 zero-ish bytes: a well-formed id, no invocation
-    assert ingress.post(f"/restate/awakeables/{unknown}/resolve").status_code == 404
+    # Fire and forget, as restate: accepted whether or not an invocation awaits it.
+    assert ingress.post(f"/restate/awakeables/{unknown}/resolve").status_code == 202
     # A handler resolves an awakeable (CompleteAwakeable command).
     third = ingress.post("/Blocker/a3/block/send").json()["invocationId"]
     awakeable_id = _awakeable_of(ingress, "a3", poll)
@@ -128,8 +129,9 @@ def test_cancel_from_admin_and_from_a_handler(registered, ingress, poll: Poll) -
     queued = ingress.post("/Blocker/c1/block/send").json()["invocationId"]
     _awakeable_of(ingress, "c1", poll)
     assert httpx.patch(f"{admin}/invocations/{queued}/cancel").status_code == 200
-    canceled = ingress.get(f"/restate/invocation/{queued}/output")
-    assert canceled.status_code == 409 and canceled.json()["message"] == "canceled"
+    # Never started: dropped, as restate does (its waiters heard 409 "canceled").
+    gone = ingress.get(f"/restate/invocation/{queued}/output")
+    assert gone.status_code == 404 and gone.json()["message"] == "invocation not found"
     assert httpx.patch(f"{admin}/invocations/{running}/cancel").status_code == 202
     result = ingress.get(f"/restate/invocation/{running}/attach")
     assert result.status_code == 409  # the SDK turned the CANCEL signal into a failure

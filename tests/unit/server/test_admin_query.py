@@ -48,6 +48,8 @@ def _fill(txn: WriteTxn) -> None:
             retry_count=2,
             last_failure="nope",
             last_failure_code=500,
+            last_failure_stacktrace="at line 1",
+            last_failure_doc_code="RT0007",
             **base,
         )
     )  # type: ignore[arg-type]
@@ -95,7 +97,9 @@ def test_sys_invocation(db: Path) -> None:
     rows = run_query(db, "SELECT * FROM sys_invocation ORDER BY id")
     a, b = rows
     assert a["status"] == "backing-off" and a["retry_count"] == 2
-    assert a["last_failure"] == "nope" and a["last_failure_error_code"] == 500
+    # restate's rendering: "[code name] message", the stack trace on the next line.
+    assert a["last_failure"] == "[500 Internal] nope\nat line 1"
+    assert a["last_failure_error_code"] == "RT0007"
     assert a["target"] == "Counter/k1/add" and a["target_service_ty"] == "virtual_object"
     assert a["created_at"] == "1970-01-01T00:00:01.000Z"
     assert "completion_result" not in a and "invoked_by_id" not in a  # nulls omitted
@@ -107,7 +111,7 @@ def test_sys_invocation(db: Path) -> None:
 def test_sys_journal_state_and_locks(db: Path) -> None:
     journal = run_query(db, "SELECT index, entry_type, name FROM sys_journal ORDER BY index")
     assert journal == [
-        {"index": 0, "entry_type": "Command: Input"},
+        {"index": 0, "entry_type": "Command: Input", "name": ""},  # commands: "" if unnamed
         {"index": 1, "entry_type": "Command: Run", "name": "my-step"},
     ]
     state = run_query(db, "SELECT key, value_utf8, value FROM state ORDER BY key")

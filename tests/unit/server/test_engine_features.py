@@ -47,6 +47,7 @@ from perdure.server.engine import (
 )
 from perdure.server.http import Request, Response
 from perdure.server.ingress.invocations import InvocationRoutes
+from perdure.server.ingress.paths import IdempotentRoute
 from perdure.store.api import DeploymentRow, InvocationRow, ServiceRow, Store, WriteTxn
 from perdure.store.sqlite import SqliteStore
 
@@ -331,9 +332,14 @@ async def test_awakeable_completion_resumes_a_suspended_invocation(store: Store)
     kind, note = (await h.journal(inv))[-1]
     assert kind == MessageType.SIGNAL and note is not None
     assert (note.signal_id, note.value.content) == (17, b'"v"')
-    unknown = CompleteSignal(str(InvocationId.generate()), 17, failure=(500, "no"))
-    with pytest.raises(NotFound):
-        await h.apply(unknown)
+    # Fire and forget, as restate: an unknown invocation is no error, nothing is stored.
+    unknown_id = str(InvocationId.generate())
+    await h.apply(CompleteSignal(unknown_id, 17, failure=(500, "no")))
+    assert await store.read(lambda txn: txn.get_invocation(unknown_id)) is None
+    # A second completion of the same awakeable is dropped: the first one wins.
+    length = (await h.row(inv)).journal_length
+    await h.apply(CompleteSignal(inv, awk.signal_index, value=b'"other"'))
+    assert (await h.row(inv)).journal_length == length
     # Once completed, signals are dropped.
     await h.frames(inv, output(), END)
     length = (await h.row(inv)).journal_length
@@ -398,18 +404,21 @@ async def test_attach_waits_for_the_target_and_get_output_peeks(store: Store) ->
 # ---- cancel, kill, pause, resume -----------------------------------------------------------
 
 
-async def test_cancel_queued_completes_it_and_cancel_suspended_appends_the_signal(
+async def test_cancel_queued_drops_it_and_cancel_suspended_appends_the_signal(
     store: Store,
 ) -> None:
     h = H(store)
     first = await h.invoke("Counter", "add", "k")
     queued = await h.invoke("Counter", "add", "k")
     scheduled = await h.invoke("Counter", "add", "z", delay_ms=60_000)
-    assert (await h.control("cancel", queued)).status == 200
-    assert (await h.control("cancel", scheduled)).status == 200
     for inv in (queued, scheduled):
-        out = result_of(await h.row(inv))
-        assert (out.failure.code, out.failure.message) == (409, "canceled")
+        done = await h.apply(InvocationControl("cancel", inv))
+        assert done.reply is ControlResult.DONE
+        # Its waiters hear 409 canceled; then it is gone, as in restate (a second cancel: 404).
+        ended = [e for e in done.effects if isinstance(e, InvocationEnded)]
+        assert [e.result for e in ended] == [failure_result(409, "canceled")]
+        assert await store.read(lambda txn, i=inv: txn.get_invocation(i)) is None
+        assert (await h.control("cancel", inv)).status == 404
     assert await store.read(lambda txn: txn.pop_inbox("Counter", "k")) is None
     assert await store.read(lambda txn: txn.all_timers()) == []
     await h.suspend(first, [1], [1])
@@ -534,9 +543,10 @@ async def test_an_output_without_end_is_not_the_result_until_completed(store: St
 
         path = f"/restate/invocation/Ik/go/k1/{operation}"
         request = Request("GET", path, {}, "", (), receive)
-        response = await routes.route(request, path.split("/")[2:])
-        assert response is not None
-        return response
+        route = IdempotentRoute(
+            "Ik", None, "go", "k1", "attach" if operation == "attach" else "output"
+        )
+        return await routes.route(request, route)
 
     assert (await by_key("output")).status == 470
     attached = asyncio.ensure_future(by_key("attach"))

@@ -1,7 +1,9 @@
-"""Ingress request rules below HTTP: delay parsing, path shape, input validation."""
+"""Ingress request rules below HTTP: delay parsing, path shape, input validation. The
+messages are restate-server 1.7.12's (observed; tests/differential compares them live)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +13,16 @@ import pytest
 from perdure.protocol.manifest import InputSpec
 from perdure.server.ingress.delay import parse_delay
 from perdure.server.ingress.errors import IngressError
-from perdure.server.ingress.routing import ServiceDirectory, check_path, decode_key
+from perdure.server.ingress.paths import (
+    BAD_SERVICE_PATH,
+    ByIdRoute,
+    IdempotentRoute,
+    Route,
+    ServiceRoute,
+    decode_key,
+    parse_path,
+)
+from perdure.server.ingress.routing import ServiceDirectory
 from perdure.server.ingress.validation import content_type_matches, validate_input
 from perdure.store.api import ServiceRow, WriteTxn
 from perdure.store.sqlite import SqliteStore
@@ -29,48 +40,129 @@ from perdure.store.sqlite import SqliteStore
         ("500ms", 500),
         ("5000", 5000),
         ("0", 0),
+        # jiff's friendly forms, as restate reads them
+        ("1h30m", 5_400_000),
+        ("1 hour, 2 minutes", 3_720_000),
+        ("1,5s", 1_500),
+        ("1.5h", 5_400_000),
+        ("2 weeks", 1_209_600_000),
+        ("01:30:00", 5_400_000),
+        ("+5s", 5_000),
+        ("PT0.2S", 200),
     ],
 )
 def test_delay_accepted(text: str, ms: int) -> None:
-    assert parse_delay({"delay": text}, send=True) == ms
+    assert parse_delay({"delay": text}) == ms
+
+
+_FRIENDLY = 'failed to parse input in the "friendly" duration format: '
 
 
 @pytest.mark.parametrize(
-    "text", ["P1Y", "P2M", "1y", "1 month", "-5s", "", "soon", "P", "PT", "999999999d"]
+    ("text", "reason"),
+    [
+        ("P1Y", "please use units of days or smaller"),
+        ("1mo", "please use units of days or smaller"),
+        ("-5s", "negative signed durations cannot be converted to an unsigned duration"),
+        ("1d ago", "negative signed durations cannot be converted to an unsigned duration"),
+        (
+            "",
+            "an empty string is not a valid duration in either the ISO 8601 format or Jiff's "
+            '"friendly" format',
+        ),
+        (
+            "soon",
+            _FRIENDLY + "expected duration to start with a unit value (a decimal integer) after "
+            "an optional sign, but no integer was found",
+        ),
+        (
+            "5S",
+            _FRIENDLY + "expected to find unit designator suffix (e.g., `years` or `secs`) after "
+            "parsing integer",
+        ),
+        (
+            "5s extra",
+            _FRIENDLY + "parsed value 'PT5S', but unparsed input \"extra\" remains (expected no "
+            "unparsed input)",
+        ),
+        (
+            "PT",
+            "found a time designator (`T` or `t`) in an ISO 8601 duration string, but did not "
+            "find any time units",
+        ),
+    ],
 )
-def test_delay_refused(text: str) -> None:
+def test_delay_refused_with_restates_reason(text: str, reason: str) -> None:
     with pytest.raises(IngressError) as info:
-        parse_delay({"delay": text}, send=True)
+        parse_delay({"delay": text})
+    assert info.value.status == 400
+    assert str(info.value) == f"bad delay query parameter, must be a ISO8601 duration: {reason}"
+
+
+def test_delay_beyond_a_century_refused() -> None:
+    with pytest.raises(IngressError) as info:
+        parse_delay({"delay": "999999999d"})
     assert info.value.status == 400
 
 
-def test_delay_only_on_sends() -> None:
-    assert parse_delay({}, send=False) is None
-    with pytest.raises(IngressError, match="cannot use the delay"):
-        parse_delay({"delay": "1s"}, send=False)
+def test_no_delay() -> None:
+    assert parse_delay({}) is None
 
 
-@pytest.mark.parametrize("path", ["/", "/Svc", "/a/b/c/d/e/f/g/h"])
-def test_bad_path_shapes(path: str) -> None:
+_TYPES = {"Svc": "SERVICE", "Obj": "VIRTUAL_OBJECT"}
+
+
+def _parse(path: str) -> Route:
+    async def service_type(name: str) -> str | None:
+        return _TYPES.get(name)
+
+    return asyncio.run(parse_path(path, service_type))
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "message"),
+    [
+        ("/", 400, "bad path: /"),
+        ("/Svc", 400, "bad path: /Svc"),
+        ("/a/b/c/d/e/f/g/h", 400, "bad path: /a/b/c/d/e/f/g/h"),
+        ("/openapi", 400, "bad path: /openapi"),
+        ("/openapi/x", 404, "not found"),
+        (
+            "/Nope/h",
+            404,
+            "service 'Nope' not found, make sure to register the service before calling it.",
+        ),
+        ("/Obj/h", 400, BAD_SERVICE_PATH),
+        ("/Svc/h/extra", 400, BAD_SERVICE_PATH),
+        ("/restate/foo", 404, "not found"),
+        ("/restate/invocation/Svc/k/h/ik/attach", 404, "not found"),
+    ],
+)
+def test_bad_paths(path: str, status: int, message: str) -> None:
     with pytest.raises(IngressError) as info:
-        check_path(path)
-    assert info.value.status == 400
+        _parse(path)
+    assert (info.value.status, str(info.value)) == (status, message)
 
 
-def test_path_shapes() -> None:
-    check_path("/Svc/h")
-    check_path("/a/b/c/d/e/f/g")
-    with pytest.raises(IngressError) as info:
-        check_path("/openapi")
-    assert info.value.status == 404
+def test_paths() -> None:
+    assert _parse("/Svc/h") == ServiceRoute("Svc", None, "h", send=False)
+    assert _parse("/Obj/a%20b/h/send") == ServiceRoute("Obj", "a b", "h", send=True)
+    assert _parse("/restate/invocation/inv_x/output") == ByIdRoute("inv_x", "output")
+    assert _parse("/restate/invocation/Obj/k/h/ik/attach") == IdempotentRoute(
+        "Obj", "k", "h", "ik", "attach"
+    )
 
 
 def test_key_decoding() -> None:
     assert decode_key("a%2Fb%20c") == "a/b c"
     assert decode_key("caf%C3%A9") == "café"
-    for bad in ("%ZZ", "%C3%28", "50%"):
-        with pytest.raises(IngressError):
-            decode_key(bad)
+    # Malformed escapes stay as they are, as restate's urlencoding::decode leaves them.
+    assert decode_key("%ZZ") == "%ZZ" and decode_key("50%") == "50%"
+    with pytest.raises(IngressError) as info:
+        decode_key("%C3%28")
+    assert str(info.value).startswith(
+        "bad path, cannot decode key: FromUtf8Error { bytes: [195, 40]"
+    )
 
 
 JSON_INPUT = InputSpec(
@@ -106,7 +198,19 @@ def test_input_accepted(spec: InputSpec, content_type: str | None, body: bytes) 
         (JSON_INPUT, "application/json", b'"\xff"', "UTF-8"),
         (JSON_INPUT, "application/json", b"[" * 1000 + b"]" * 1000, "nests deeper"),
         (InputSpec(content_type="text/*"), "application/json", b"t", "does not match"),
-        (InputSpec.none(), "application/json", b"1", "takes no input"),
+        (
+            InputSpec.none(),
+            "application/json",
+            b"1",
+            "Expected body and content-type to be empty, but wasn't with content-type "
+            "'Some\\(\"application/json\"\\)'",
+        ),
+        (
+            InputSpec.none(),
+            None,
+            b"1",
+            "Expected body and content-type to be empty, but wasn't with content-type 'None'",
+        ),
         (
             InputSpec(content_type="application/json", required=True, json_schema={}),
             "application/json",

@@ -11,7 +11,7 @@ from perdure import __version__
 from perdure.protocol.identity import RequestSigner
 from perdure.server.admin import invocations
 from perdure.server.admin.deployment_routes import DeploymentRoutes
-from perdure.server.admin.errors import AdminError, admin_error
+from perdure.server.admin.errors import AdminError, admin_error, plain_error
 from perdure.server.admin.openapi import ADMIN_OPENAPI
 from perdure.server.admin.query import handle_query
 from perdure.server.admin.services import ServiceRoutes
@@ -122,7 +122,7 @@ class AdminApp:
         if match:
             version = int(match.group(1))
             if not 2 <= version <= 4:
-                return admin_error(
+                return plain_error(
                     400,
                     f"Unsupported Admin API version V{version}. This server supports "
                     "versions between V2 and V4.",
@@ -164,4 +164,4 @@ class AdminApp:
             return exc.response
         if answered is not None:
             return answered
-        return admin_error(404, f"not found: {request.path}")
+        return Response(404)  # restate's router: no body

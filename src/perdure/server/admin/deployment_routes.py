@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import datetime
 import logging
+import urllib.parse
 from dataclasses import replace
 from functools import partial
 
 from perdure.protocol.identity import RequestSigner
+from perdure.protocol.ids import id_decode_problem
 from perdure.server.admin.deployments import Discovered, discover, register_txn
-from perdure.server.admin.errors import AdminError, json_object
+from perdure.server.admin.errors import AdminError, body_shape_error, json_object
 from perdure.server.admin.services import service_json
 from perdure.server.clock import Clock
 from perdure.server.config import ServerConfig
@@ -25,6 +27,12 @@ from perdure.server.http import Request, Response, json_response
 from perdure.store.api import DeploymentRow, ServiceRow, Store, WriteTxn
 
 logger = logging.getLogger(__name__)
+
+
+def display_uri(uri: str) -> str:
+    """The URI as restate prints it: a bare authority gets its root path, `/`."""
+    parts = urllib.parse.urlsplit(uri)
+    return urllib.parse.urlunsplit(parts._replace(path="/")) if not parts.path else uri
 
 
 def timestamp(ms: int) -> str:
@@ -39,7 +47,7 @@ def deployment_json(
     mine = [s for s in services if s.deployment_id == row.id]
     out: dict[str, object] = {
         "id": row.id,
-        "uri": row.uri,
+        "uri": display_uri(row.uri),
         "protocol_type": "RequestResponse"
         if row.protocol_mode == "REQUEST_RESPONSE"
         else "BidiStream",
@@ -47,7 +55,10 @@ def deployment_json(
         "created_at": timestamp(row.created_at),
         "min_protocol_version": row.min_protocol_version,
         "max_protocol_version": row.max_protocol_version,
-        "services": [service_json(s, config) for s in mine]
+        "services": [
+            service_json(s, config, request_response=row.protocol_mode == "REQUEST_RESPONSE")
+            for s in mine
+        ]
         if full
         else [{"name": s.name, "revision": s.revision} for s in mine],
     }
@@ -64,6 +75,11 @@ class _DryRun(Exception):
     def __init__(self, answer: tuple[int, dict[str, object]]) -> None:
         super().__init__("dry run")
         self.answer = answer
+
+
+def _parses_as_uri(text: str) -> bool:
+    """What the `http` crate's URI parser accepts: non-empty, visible ASCII, no spaces."""
+    return bool(text) and all("!" <= c <= "~" for c in text)
 
 
 def _flag(body: dict[str, object], name: str, default: bool) -> bool:
@@ -115,12 +131,21 @@ class DeploymentRoutes:
         if len(rest) != 1:
             raise AdminError(404, f"not found: {request.path}")
         deployment_id = rest[0]
+        problem = id_decode_problem(deployment_id, "dp")
+        if problem is not None:
+            # restate's path extractor refuses it before any handler, in plain text.
+            message = f"Invalid URL: Cannot parse `deployment` with value `{deployment_id}`: "
+            return Response(
+                400,
+                (message + problem).encode(),
+                (("content-type", "text/plain; charset=utf-8"),),
+            )
         if method == "GET":
             deployment, services = await self._store.read(
                 lambda txn: (txn.get_deployment(deployment_id), txn.list_services())
             )
             if deployment is None:
-                raise AdminError(404, f"deployment {deployment_id} not found")
+                raise AdminError(404, f"The requested deployment '{deployment_id}' does not exist")
             return json_response(
                 200, deployment_json(deployment, services, self._config, full=True)
             )
@@ -133,7 +158,7 @@ class DeploymentRoutes:
                 )
             removed = await self._store.write(partial(_delete_deployment, deployment_id))
             if not removed:
-                raise AdminError(404, f"deployment {deployment_id} not found")
+                raise AdminError(404, f"The requested deployment '{deployment_id}' does not exist")
             return Response(202)
         raise AdminError(405, f"method {method} not allowed on /deployments/{deployment_id}")
 
@@ -149,10 +174,13 @@ class DeploymentRoutes:
     async def _register(self, request: Request, api_version: int | None) -> Response:
         body = await json_object(request)
         uri = body.get("uri")
-        if not isinstance(uri, str) or not uri:
-            if "arn" in body:
-                raise AdminError(400, "Lambda deployments are not supported by perdure")
-            raise AdminError(400, "missing field 'uri'")
+        if "uri" not in body and isinstance(body.get("arn"), str):
+            raise AdminError(400, "Lambda deployments are not supported by perdure")
+        if not isinstance(uri, str) or not _parses_as_uri(uri):
+            # restate's body type is an untagged enum of the http and Lambda shapes.
+            raise body_shape_error(
+                "data did not match any variant of untagged enum RegisterDeploymentRequest"
+            )
         headers = _headers(body) or {}
         use_http_11 = _flag(body, "use_http_11", False)
         force = _flag(body, "force", api_version == 2)
@@ -197,7 +225,7 @@ class DeploymentRoutes:
         body = await json_object(request)
         current = await self._store.read(lambda txn: txn.get_deployment(deployment_id))
         if current is None:
-            raise AdminError(404, f"deployment {deployment_id} not found")
+            raise AdminError(404, f"The requested deployment '{deployment_id}' does not exist")
         uri = body.get("uri", current.uri)
         if not isinstance(uri, str) or not uri:
             raise AdminError(400, "'uri' must be a non-empty string")
@@ -216,7 +244,7 @@ class DeploymentRoutes:
         def job(txn: WriteTxn) -> tuple[int, dict[str, object]]:
             row = txn.get_deployment(deployment_id)
             if row is None:
-                raise AdminError(404, f"deployment {deployment_id} not found")
+                raise AdminError(404, f"The requested deployment '{deployment_id}' does not exist")
             if discovered is not None:
                 row, _ = register_txn(
                     txn,

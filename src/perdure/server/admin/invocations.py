@@ -2,7 +2,9 @@
 deprecated `DELETE /invocations/{id}?mode=`, and the UI's batch operations.
 
 Every route is one `InvocationControl` command; its reply (status code, message) comes
-back only after the transaction that applied it committed.
+back only after the transaction that applied it committed. Refusals are worded as
+restate-server 1.7 words them, which differs between a single operation and the same
+refusal inside a batch's `failed` list.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import cast
 
-from perdure.protocol.ids import InvalidIdError, InvocationId
+from perdure.protocol.ids import InvalidIdError, InvocationId, id_decode_problem
 from perdure.server.admin.errors import AdminError, admin_error, engine_status, json_object
 from perdure.server.engine import (
     CONTROL_OPERATIONS,
@@ -26,14 +28,69 @@ _BATCH_LIMIT = 1000
 
 
 def _invocation_id(text: str) -> str:
+    problem = id_decode_problem(text, "inv")
     try:
-        return str(InvocationId.parse(text))
-    except InvalidIdError as exc:
-        raise AdminError(400, f"bad invocation id: {exc}") from None
+        if problem is None:
+            return str(InvocationId.parse(text))
+    except InvalidIdError:
+        problem = "base62 decode error"
+    raise AdminError(400, f"The request field 'invocation_id' is invalid. Reason: {problem}")
+
+
+# (operation or "*", refusal reason) -> (single message, batch message); {id} is the id.
+_REFUSALS: dict[tuple[str, str], tuple[str, str]] = {
+    ("*", "invocation"): (
+        "The requested invocation '{id}' does not exist",
+        "Invocation '{id}' not found",
+    ),
+    ("*", "completed"): (
+        "The invocation '{id}' was already completed.",
+        "Invocation '{id}' was already completed",
+    ),
+    ("resume", "completed"): (
+        "The invocation '{id}' is completed, cannot be resumed.",
+        "Invocation '{id}' is completed, cannot be resumed",
+    ),
+    ("resume", "not_started"): (
+        "The invocation '{id}' is either inboxed or scheduled, cannot be resumed.",
+        "Invocation '{id}' is either inboxed or scheduled, cannot be resumed",
+    ),
+    ("resume", "deployment_not_found"): (
+        "The given deployment was not found when trying to resume the invocation '{id}'.",
+        "Deployment not found when resuming invocation '{id}'",
+    ),
+    ("resume", "cannot_change_deployment"): (
+        "The invocation '{id}' is still running or the deployment id is not pinned yet, "
+        "deployment id cannot be changed.",
+        "Cannot change deployment ID for invocation '{id}'",
+    ),
+    ("purge", "not_completed"): (
+        "The invocation '{id}' is not yet completed.",
+        "Invocation '{id}' is not yet completed",
+    ),
+    ("pause", "not_running"): (
+        "The invocation '{id}' is not running, cannot be paused.",
+        "Invocation '{id}' is not running, cannot be paused",
+    ),
+}
+
+
+def refusal_messages(operation: str, invocation_id: str, error: EngineError) -> tuple[str, str]:
+    """restate's words for the refusal, alone and in a batch (else the engine's)."""
+    found = _REFUSALS.get((operation, error.reason)) or _REFUSALS.get(("*", error.reason))
+    if found is None:
+        return error.message, error.message
+    single, batch = found
+    return single.format(id=invocation_id), batch.format(id=invocation_id)
 
 
 async def _control(
-    submit: Submit, operation: str, invocation_id: str, deployment: str | None = None
+    submit: Submit,
+    operation: str,
+    invocation_id: str,
+    deployment: str | None = None,
+    *,
+    batch: bool = False,
 ) -> Response:
     """The operation's answer: 200 when done, 202 when the invocation acts on it later,
     else the engine's refusal."""
@@ -41,7 +98,8 @@ async def _control(
     try:
         result = await submit(command)
     except EngineError as exc:
-        return admin_error(engine_status(exc), exc.message)
+        single, in_batch = refusal_messages(operation, invocation_id, exc)
+        return admin_error(engine_status(exc), in_batch if batch else single)
     return Response(202 if result is ControlResult.ACCEPTED else 200)
 
 
@@ -92,7 +150,7 @@ async def _batch(request: Request, operation: str, submit: Submit) -> Response:
         except AdminError as exc:
             failed.append({"invocation_id": text, "error": exc.message})
             continue
-        answer = await _control(submit, operation, invocation_id)
+        answer = await _control(submit, operation, invocation_id, batch=True)
         if answer.status >= 400:
             failed.append({"invocation_id": text, "error": _message(answer)})
         else:

@@ -13,8 +13,20 @@ import json
 from dataclasses import replace
 from functools import partial
 
-from perdure.protocol.manifest import HandlerManifest, InputSpec, OutputSpec
-from perdure.server.admin.errors import AdminError, json_object
+from perdure.protocol.manifest import (
+    HandlerManifest,
+    InputSpec,
+    OutputSpec,
+    RetryPolicySpec,
+    display_content_type,
+)
+from perdure.server.admin.errors import (
+    BODY_LIMIT,
+    AdminError,
+    body_type_error,
+    json_object,
+    serde_type_name,
+)
 from perdure.server.admin.openapi import service_openapi
 from perdure.server.config import ServerConfig
 from perdure.server.durations import DurationError, format_duration_ms, parse_duration_ms
@@ -35,27 +47,34 @@ _PATCHABLE_DURATIONS = {
 }
 
 
-def _schema_title(schema: object) -> str:
+def _json_detail(schema: object, default: str) -> str:
+    """restate's `try_display_json_detailed_info`: the schema's title, else its type
+    (when a single string), else the rule's own rendering."""
     if isinstance(schema, dict):
         title = schema.get("title")
-        if isinstance(title, str) and title:
+        if isinstance(title, str):
             return f"JSON '{title}'"
         ty = schema.get("type")
         if isinstance(ty, str):
             return f"JSON {ty}"
-    return "JSON value"
+    return default
 
 
 def input_description(spec: InputSpec) -> str:
-    """restate's rendering of the input rules: each accepted shape, `one of` for several."""
+    """restate's rendering of the input rules: a lone "none" beside another rule is not
+    shown (restate issue 2101), so this is "none", or what the body must be."""
     rules: list[str] = []
     if not spec.required:
         rules.append("none")
     if spec.content_type is not None:
-        if spec.json_schema is not None:
-            rules.append(_schema_title(spec.json_schema))
-        else:
-            rules.append(f"value of content-type '{spec.content_type}'")
+        shown = display_content_type(spec.content_type)
+        rules.append(
+            _json_detail(spec.json_schema, shown) if spec.json_schema is not None else shown
+        )
+    if not rules:
+        return "<invalid rules>"
+    if len(rules) == 2 and rules[0] == "none":
+        return rules[1]
     if len(rules) == 1:
         return rules[0]
     return "one of [" + ", ".join(f'"{r}"' for r in rules) + "]"
@@ -64,9 +83,8 @@ def input_description(spec: InputSpec) -> str:
 def output_description(spec: OutputSpec) -> str:
     if spec.content_type is None:
         return "none"
-    if spec.json_schema is not None:
-        return _schema_title(spec.json_schema)
-    return f"value with content-type '{spec.content_type}'"
+    optional = "optional " if spec.set_content_type_if_empty else ""
+    return _json_detail(spec.json_schema, optional + spec.content_type)
 
 
 def _retry_policy_json(info: ServiceInfo, handler: str | None, config: ServerConfig) -> object:
@@ -80,42 +98,76 @@ def _retry_policy_json(info: ServiceInfo, handler: str | None, config: ServerCon
     }
 
 
+def _handler_retry_overrides(spec: RetryPolicySpec) -> dict[str, object]:
+    """A handler's own retry policy fields, as restate lists them: only those set, and
+    `max_attempts` always (null when unset)."""
+    out: dict[str, object] = {}
+    if spec.initial_interval_ms is not None:
+        out["initial_interval"] = format_duration_ms(spec.initial_interval_ms)
+    if spec.exponentiation_factor is not None:
+        out["exponentiation_factor"] = spec.exponentiation_factor
+    out["max_attempts"] = spec.max_attempts
+    if spec.max_interval_ms is not None:
+        out["max_interval"] = format_duration_ms(spec.max_interval_ms)
+    if spec.on_max_attempts is not None:
+        out["on_max_attempts"] = spec.on_max_attempts.capitalize()
+    return out
+
+
+def _inactivity_ignored(where: str, value_ms: int) -> dict[str, str]:
+    return {
+        "code": "RT0021",
+        "message": f"The configured inactivity_timeout {format_duration_ms(value_ms)} will not "
+        f"be applied because the {where} is exposed in Request/Response mode.",
+    }
+
+
 def handler_json(
-    info: ServiceInfo, handler: HandlerManifest, config: ServerConfig
+    info: ServiceInfo,
+    handler: HandlerManifest,
+    config: ServerConfig,
+    *,
+    request_response: bool = False,
 ) -> dict[str, object]:
+    """HandlerMetadata, field for field as restate serializes it (its key order too)."""
     out: dict[str, object] = {"name": handler.name}
     if handler.ty is not None and info.manifest.ty != "SERVICE":
         out["ty"] = _HANDLER_TY.get(handler.ty, handler.ty.capitalize())
-    out["public"] = info.row.public and not handler.options.ingress_private
-    out["input_description"] = input_description(handler.input)
-    out["output_description"] = output_description(handler.output)
-    if handler.input.json_schema is not None:
-        out["input_json_schema"] = handler.input.json_schema
-    if handler.output.json_schema is not None:
-        out["output_json_schema"] = handler.output.json_schema
     options = handler.options
     if options.documentation:
         out["documentation"] = options.documentation
     if options.metadata:
         out["metadata"] = options.metadata
+    inactivity = None if request_response else options.inactivity_timeout_ms
     for field, value in (
         ("idempotency_retention", options.idempotency_retention_ms),
         ("journal_retention", options.journal_retention_ms),
-        ("workflow_completion_retention", options.workflow_completion_retention_ms),
-        ("inactivity_timeout", options.inactivity_timeout_ms),
+        ("inactivity_timeout", inactivity),
         ("abort_timeout", options.abort_timeout_ms),
     ):
         if value is not None:
             out[field] = format_duration_ms(value)
     if options.enable_lazy_state is not None:
         out["enable_lazy_state"] = options.enable_lazy_state
-    if not options.retry_policy.is_empty:
-        out["retry_policy"] = _retry_policy_json(info, handler.name, config)
+    out["public"] = info.row.public and not options.ingress_private
+    out["input_description"] = input_description(handler.input)
+    out["output_description"] = output_description(handler.output)
+    if handler.input.json_schema is not None:
+        out["input_json_schema"] = handler.input.json_schema
+    if handler.output.json_schema is not None:
+        out["output_json_schema"] = handler.output.json_schema
+    out["retry_policy"] = _handler_retry_overrides(options.retry_policy)
+    if request_response and options.inactivity_timeout_ms is not None:
+        out["info"] = [_inactivity_ignored("handler", options.inactivity_timeout_ms)]
     return out
 
 
-def service_json(row: ServiceRow, config: ServerConfig) -> dict[str, object]:
-    """ServiceMetadata (reference surfaces §2.3), durations in compact friendly form."""
+def service_json(
+    row: ServiceRow, config: ServerConfig, *, request_response: bool = False
+) -> dict[str, object]:
+    """ServiceMetadata (reference surfaces §2.3), durations in compact friendly form.
+    `request_response`: its deployment is served in request-response mode, where no
+    inactivity timeout applies (restate shows `0s`)."""
     info = ServiceInfo.from_row(row)
     options = info.manifest.options
     default = config.default_retention_ms
@@ -123,32 +175,31 @@ def service_json(row: ServiceRow, config: ServerConfig) -> dict[str, object]:
     def duration(value: int | None, fallback: int) -> str:
         return format_duration_ms(fallback if value is None else value)
 
-    out: dict[str, object] = {
-        "name": row.name,
-        "ty": _SERVICE_TY[row.ty],
-        "handlers": [handler_json(info, h, config) for h in info.manifest.handlers],
-        "deployment_id": row.deployment_id,
-        "revision": row.revision,
-        "public": row.public,
-        "idempotency_retention": duration(options.idempotency_retention_ms, default),
-        "journal_retention": duration(options.journal_retention_ms, default),
-        "inactivity_timeout": duration(options.inactivity_timeout_ms, config.inactivity_timeout_ms),
-        "abort_timeout": duration(options.abort_timeout_ms, config.abort_timeout_ms),
-        "enable_lazy_state": bool(options.enable_lazy_state),
-        "retry_policy": _retry_policy_json(info, None, config),
-    }
+    handlers = [
+        handler_json(info, h, config, request_response=request_response)
+        for h in info.manifest.handlers
+    ]
+    out: dict[str, object] = {"name": row.name, "handlers": handlers, "ty": _SERVICE_TY[row.ty]}
+    if options.documentation:
+        out["documentation"] = options.documentation
+    if options.metadata:
+        out["metadata"] = options.metadata
+    out.update(deployment_id=row.deployment_id, revision=row.revision, public=row.public)
+    out["idempotency_retention"] = duration(options.idempotency_retention_ms, default)
     if row.ty == "WORKFLOW":
         workflow = next((h for h in info.manifest.handlers if h.ty == "WORKFLOW"), None)
         value = options.workflow_completion_retention_ms
         if workflow is not None and workflow.options.workflow_completion_retention_ms is not None:
             value = workflow.options.workflow_completion_retention_ms
         out["workflow_completion_retention"] = duration(value, default)
-    else:
-        out["workflow_completion_retention"] = None
-    if options.documentation:
-        out["documentation"] = options.documentation
-    if options.metadata:
-        out["metadata"] = options.metadata
+    out["journal_retention"] = duration(options.journal_retention_ms, default)
+    inactivity = duration(options.inactivity_timeout_ms, config.inactivity_timeout_ms)
+    out["inactivity_timeout"] = "0s" if request_response else inactivity
+    out["abort_timeout"] = duration(options.abort_timeout_ms, config.abort_timeout_ms)
+    out["enable_lazy_state"] = bool(options.enable_lazy_state)
+    out["retry_policy"] = _retry_policy_json(info, None, config)
+    if request_response and options.inactivity_timeout_ms is not None:
+        out["info"] = [_inactivity_ignored("service", options.inactivity_timeout_ms)]
     return out
 
 
@@ -171,27 +222,38 @@ def _patched_row(row: ServiceRow, patch: dict[str, object]) -> ServiceRow:
     return replace(row, public=public, manifest_json=json.dumps(manifest))
 
 
-def parse_service_patch(body: dict[str, object], service_ty: str) -> dict[str, object]:
-    """Validate `PATCH /services/{svc}`; durations become ms. Nulls mean "unchanged"."""
+def parse_service_patch(
+    body: dict[str, object], service_ty: str, raw: bytes = b""
+) -> dict[str, object]:
+    """Validate `PATCH /services/{svc}`; durations become ms. Nulls mean "unchanged".
+    A field of the wrong type is restate's 422 (`raw`, the body as sent, locates it)."""
+    patch = check_patch_types(body, raw)
+    if "workflow_completion_retention" in patch and service_ty != "WORKFLOW":
+        raise AdminError(
+            400,
+            f"modifying retention time for service type {_SERVICE_TY[service_ty]} is unsupported",
+        )
+    return patch
+
+
+def check_patch_types(body: dict[str, object], raw: bytes) -> dict[str, object]:
     patch: dict[str, object] = {}
     for field, value in body.items():
         if value is None:
             continue
         if field == "public":
             if not isinstance(value, bool):
-                raise AdminError(400, "'public' must be true or false")
+                reason = f"invalid type: {serde_type_name(value)}, expected a boolean"
+                raise body_type_error(raw, field, reason)
             patch[field] = value
         elif field in _PATCHABLE_DURATIONS:
-            if field == "workflow_completion_retention" and service_ty != "WORKFLOW":
-                raise AdminError(
-                    400, "workflow_completion_retention can only be set on a workflow service"
-                )
             if not isinstance(value, str):
-                raise AdminError(400, f"'{field}' must be a duration string such as '1d' or 'PT1H'")
+                reason = f"invalid type: {serde_type_name(value)}, expected a string"
+                raise body_type_error(raw, field, reason)
             try:
                 patch[field] = parse_duration_ms(value)
             except DurationError as exc:
-                raise AdminError(400, f"'{field}': {exc}") from None
+                raise body_type_error(raw, field, str(exc)) from None
         else:
             raise AdminError(
                 400,
@@ -201,11 +263,11 @@ def parse_service_patch(body: dict[str, object], service_ty: str) -> dict[str, o
     return patch
 
 
-def _apply_patch(name: str, body: dict[str, object], txn: WriteTxn) -> ServiceRow:
+def _apply_patch(name: str, body: dict[str, object], raw: bytes, txn: WriteTxn) -> ServiceRow:
     row = txn.get_service(name)
     if row is None:
-        raise AdminError(404, f"service '{name}' not found")
-    patch = parse_service_patch(body, row.ty)
+        raise AdminError(404, f"not found in the schema registry: service with name '{name}'")
+    patch = parse_service_patch(body, row.ty, raw)
     if not patch:
         return row
     new_row = _patched_row(row, patch)
@@ -223,8 +285,17 @@ class ServiceRoutes:
     async def _row(self, name: str) -> ServiceRow:
         row = await self._store.read(lambda txn: txn.get_service(name))
         if row is None:
-            raise AdminError(404, f"service '{name}' not found")
+            raise AdminError(404, f"The requested service '{name}' does not exist")
         return row
+
+    async def _request_response(self) -> set[str]:
+        """Ids of the deployments served in request-response mode."""
+        deployments = await self._store.read(lambda txn: txn.list_deployments())
+        return {d.id for d in deployments if d.protocol_mode == "REQUEST_RESPONSE"}
+
+    async def _json(self, row: ServiceRow) -> dict[str, object]:
+        rr = row.deployment_id in await self._request_response()
+        return service_json(row, self._config, request_response=rr)
 
     async def handle(self, request: Request, rest: list[str]) -> Response:
         method = request.method
@@ -232,29 +303,44 @@ class ServiceRoutes:
             if method != "GET":
                 raise AdminError(405, f"method {method} not allowed on /services")
             services = await self._store.read(lambda txn: txn.list_services())
-            return json_response(
-                200, {"services": [service_json(s, self._config) for s in services]}
-            )
+            rr_ids = await self._request_response()
+            listed = [
+                service_json(s, self._config, request_response=s.deployment_id in rr_ids)
+                for s in services
+            ]
+            return json_response(200, {"services": listed})
         name = rest[0]
         if len(rest) == 1:
             if method == "GET":
-                return json_response(200, service_json(await self._row(name), self._config))
+                return json_response(200, await self._json(await self._row(name)))
             if method == "PATCH":
-                body = await json_object(request)
-                row = await self._store.write(partial(_apply_patch, name, body))
-                return json_response(200, service_json(row, self._config))
+                raw = await request.body(BODY_LIMIT)
+                body = await json_object(request, raw)
+                check_patch_types(body, raw)  # restate refuses these before any lookup
+                row = await self._store.write(partial(_apply_patch, name, body, raw))
+                return json_response(200, await self._json(row))
             raise AdminError(405, f"method {method} not allowed on /services/{name}")
         if rest[1] == "handlers" and len(rest) in (2, 3):
             if method != "GET":
                 raise AdminError(405, f"method {method} not allowed")
-            info = ServiceInfo.from_row(await self._row(name))
+            row = await self._row(name)
+            info = ServiceInfo.from_row(row)
+            rr = row.deployment_id in await self._request_response()
             if len(rest) == 2:
-                handlers = [handler_json(info, h, self._config) for h in info.manifest.handlers]
+                handlers = [
+                    handler_json(info, h, self._config, request_response=rr)
+                    for h in info.manifest.handlers
+                ]
                 return json_response(200, {"handlers": handlers})
             handler = info.handler(rest[2])
             if handler is None:
-                raise AdminError(404, f"handler '{name}/{rest[2]}' not found")
-            return json_response(200, handler_json(info, handler, self._config))
+                raise AdminError(
+                    404,
+                    f"The requested handler '{rest[2]}' on service '{name}' does not exist",
+                )
+            return json_response(
+                200, handler_json(info, handler, self._config, request_response=rr)
+            )
         if rest[1:] == ["openapi"]:
             if method != "GET":
                 raise AdminError(405, f"method {method} not allowed")

@@ -6,6 +6,11 @@ Cancel is cooperative: a started invocation gets the CANCEL signal (index 1) in 
 journal and its handler decides what to do (compensate, then fail with 409). Kill is not:
 the invocation completes at once with 409 "killed", its key's lock goes to the next in
 line, and the children it *called* (not the ones it sent to) are killed too.
+
+An invocation that has not started (scheduled, waiting in its key's inbox) is dropped by
+either, as restate-server does: whoever waits for it gets 409 "canceled" / "killed", and
+then nothing of it remains, so its idempotency key or workflow key is free for a new run
+and a second cancel finds nothing (404).
 """
 
 from __future__ import annotations
@@ -22,7 +27,12 @@ from perdure.server.engine.commands import (
     InvocationControl,
 )
 from perdure.server.engine.errors import Conflict, InvalidRequest, NotFound, NotStarted
-from perdure.server.engine.invocations import complete, purge, start_attempt
+from perdure.server.engine.invocations import (
+    complete,
+    purge,
+    release_and_answer,
+    start_attempt,
+)
 from perdure.server.engine.lifecycle import Event, InvocationStatus as S
 from perdure.server.engine.results import failure_result
 from perdure.server.engine.txn import EngineTxn
@@ -39,7 +49,7 @@ _NOT_STARTED = {S.PENDING, S.SCHEDULED, S.READY}
 def apply(tx: EngineTxn, cmd: InvocationControl) -> ControlResult:
     row = tx.get(cmd.invocation_id)
     if row is None:
-        raise NotFound(f"invocation {cmd.invocation_id} not found")
+        raise NotFound(f"invocation {cmd.invocation_id} not found", "invocation")
     if cmd.operation == "cancel":
         return cancel(tx, _not_completed(row))
     if cmd.operation == "kill":
@@ -47,7 +57,9 @@ def apply(tx: EngineTxn, cmd: InvocationControl) -> ControlResult:
         return ControlResult.DONE
     if cmd.operation == "purge":
         if row.status != S.COMPLETED:
-            raise Conflict(f"invocation {row.id} is not completed, it cannot be purged")
+            raise Conflict(
+                f"invocation {row.id} is not completed, it cannot be purged", "not_completed"
+            )
         purge(tx, row)
         return ControlResult.DONE
     if cmd.operation == "pause":
@@ -59,21 +71,26 @@ def apply(tx: EngineTxn, cmd: InvocationControl) -> ControlResult:
 
 def _not_completed(row: InvocationRow) -> InvocationRow:
     if row.status == S.COMPLETED:
-        raise Conflict(f"invocation {row.id} is already completed")
+        raise Conflict(f"invocation {row.id} is already completed", "completed")
     return row
 
 
-def _remove_unstarted(tx: EngineTxn, row: InvocationRow) -> None:
+def drop_unstarted(tx: EngineTxn, row: InvocationRow, message: str) -> None:
+    """Answer whoever waits for a not-started invocation with 409 `message`, then forget
+    it entirely (not purge: a workflow's state and promises stay, nothing touched them)."""
     tx.store.remove_from_inbox(row.id)
     tx.store.delete_timers_of(row.id)
+    release_and_answer(tx, row, failure_result(ABORTED, message), None)
+    tx.store.delete_journal(row.id)
+    tx.delete(row.id)
+    logger.info("dropped invocation %s (%s, %s)", row.id, row.status.value, message)
 
 
 def cancel(tx: EngineTxn, row: InvocationRow) -> ControlResult:
     """Cancel an invocation that is not completed."""
     if row.status in _NOT_STARTED:
-        # Never started: nothing to compensate, it just ends canceled.
-        _remove_unstarted(tx, row)
-        complete(tx, row, failure_result(ABORTED, CANCELED))
+        # Never started: nothing to compensate, it is dropped.
+        drop_unstarted(tx, row, CANCELED)
         return ControlResult.DONE
     notification = pb.NotificationTemplate(signal_id=CANCEL_SIGNAL_INDEX)
     notification.void.SetInParent()
@@ -113,10 +130,10 @@ def kill(tx: EngineTxn, row: InvocationRow, seen: set[str] | None = None) -> Non
     """Kill an invocation that is not completed, and the children it called."""
     seen = set() if seen is None else seen
     seen.add(row.id)
-    not_started = row.status in _NOT_STARTED
-    children = [] if not_started else call_children(tx, row.id)
-    if not_started:
-        _remove_unstarted(tx, row)
+    if row.status in _NOT_STARTED:
+        drop_unstarted(tx, row, KILLED)
+        return
+    children = call_children(tx, row.id)
     if row.status == S.RUNNING:
         tx.effects.append(AbortAttempt(row.id, row.attempt))
     logger.info("killing invocation %s (%s)", row.id, row.status.value)
@@ -135,7 +152,7 @@ def pause(tx: EngineTxn, row: InvocationRow) -> ControlResult:
     if row.status == S.PAUSED:
         return ControlResult.DONE
     if row.status not in (S.RUNNING, S.BACKING_OFF, S.SUSPENDED):
-        raise Conflict(f"invocation {row.id} is not running ({row.status.value})")
+        raise Conflict(f"invocation {row.id} is not running ({row.status.value})", "not_running")
     if row.status == S.RUNNING:
         tx.effects.append(AbortAttempt(row.id, row.attempt))
     # Stale frames of the running attempt are dropped from now on (status != running).
@@ -146,16 +163,24 @@ def pause(tx: EngineTxn, row: InvocationRow) -> ControlResult:
 def resume(tx: EngineTxn, row: InvocationRow, deployment: str | None) -> ControlResult:
     _not_completed(row)
     if row.status in _NOT_STARTED:
-        raise NotStarted(f"invocation {row.id} has not started yet")
+        raise NotStarted(f"invocation {row.id} has not started yet", "not_started")
     if deployment not in (None, "", "keep"):
         if deployment == "latest":
             info = tx.service_info(row.service)
             if info is None:
-                raise InvalidRequest(f"service {row.service} is not registered")
+                raise InvalidRequest(
+                    f"service {row.service} is not registered", "deployment_not_found"
+                )
             deployment = info.row.deployment_id
         found = tx.store.get_deployment(deployment)
         if found is None:
-            raise InvalidRequest(f"deployment {deployment} not found")
+            raise InvalidRequest(f"deployment {deployment} not found", "deployment_not_found")
+        if found.id != row.deployment_id and (row.status == S.RUNNING or row.deployment_id is None):
+            # restate changes the deployment of a paused or suspended invocation only.
+            raise Conflict(
+                f"invocation {row.id} is running or has no deployment yet",
+                "cannot_change_deployment",
+            )
         if found.id != row.deployment_id:
             # start_attempt negotiates the protocol version with the new deployment.
             row = replace(row, deployment_id=found.id, protocol_version=None)

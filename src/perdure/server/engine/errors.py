@@ -20,11 +20,15 @@ from perdure.server.errors import ServerError
 
 
 class EngineError(ServerError):
+    """`reason` names the refusal within its kind (e.g. Conflict "completed" or
+    "not_running"), so the APIs can word it as restate does."""
+
     code: ClassVar[str] = "engine"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, reason: str = "") -> None:
         super().__init__(message)
         self.message = message
+        self.reason = reason
 
 
 class NotFound(EngineError, LookupError):

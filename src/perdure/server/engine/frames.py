@@ -15,13 +15,27 @@ from dataclasses import replace
 from google.protobuf.message import Message
 
 from perdure.protocol import protocol_pb2 as pb
-from perdure.protocol.errors import PROTOCOL_VIOLATION, UNSUPPORTED_FEATURE, UnknownMessageType
+from perdure.protocol.errors import (
+    JOURNAL_MISMATCH,
+    PROTOCOL_VIOLATION,
+    UNSUPPORTED_FEATURE,
+    UnknownMessageType,
+)
 from perdure.protocol.framing import Frame
 from perdure.protocol.messages import MessageType, decode_payload, parse_type
 from perdure.server.engine import attach, calls, promises, signals
 from perdure.server.engine.commands import SdkFrames
 from perdure.server.engine.errors import AttemptFailure
-from perdure.server.engine.invocations import attempt_failed, complete, start_attempt, target_of
+from perdure.server.engine.invocations import (
+    JOURNAL_MISMATCH_FAILURE,
+    PROTOCOL_FAILURE,
+    SDK_FAILURE,
+    FailureDetails,
+    attempt_failed,
+    complete,
+    start_attempt,
+    target_of,
+)
 from perdure.server.engine.lifecycle import Event, InvocationStatus as S
 from perdure.server.engine.txn import EngineTxn
 from perdure.store.api import InvocationRow, TimerKind, TimerRow
@@ -67,7 +81,10 @@ def apply_sdk_frames(tx: EngineTxn, cmd: SdkFrames) -> None:
         try:
             done = handler.handle(frame)
         except AttemptFailure as failure:
-            attempt_failed(tx, handler.row, failure.error_code, failure.message, None)
+            # A message the server refused: a protocol violation, or a failed precondition.
+            doc = PROTOCOL_FAILURE if failure.error_code >= PROTOCOL_VIOLATION else "RT0017"
+            details = FailureDetails(doc_code=doc)
+            attempt_failed(tx, handler.row, failure.error_code, failure.message, None, details)
             return
         if done:
             return
@@ -114,7 +131,7 @@ class _FrameHandler:
         if isinstance(message, pb.ErrorMessage):
             delay = message.next_retry_delay if message.HasField("next_retry_delay") else None
             text = message.message or f"error {message.code}"
-            attempt_failed(self.tx, self.row, message.code, text, delay)
+            attempt_failed(self.tx, self.row, message.code, text, delay, _error_details(message))
             return True
         if message_type == MessageType.END:
             if self.row.result is None:
@@ -145,7 +162,11 @@ class _FrameHandler:
         elif message_type in _CROSS:
             self.cross(message_type, payload, message)
         elif message_type in _SIMPLE:
-            self.row = self.tx.append(self.row, message_type, payload)
+            # A Run keeps its completion id at hand: its proposal is checked against it.
+            run_id = None
+            if isinstance(message, pb.RunCommandMessage):
+                run_id = message.result_completion_id
+            self.row = self.tx.append(self.row, message_type, payload, completion_id=run_id)
             self.simple(message_type, payload, message)
         else:
             raise AttemptFailure(
@@ -245,6 +266,12 @@ class _FrameHandler:
 
     def propose_run_completion(self, message: pb.ProposeRunCompletionMessage) -> None:
         completion_id = message.result_completion_id
+        if not self.is_run(completion_id):
+            raise AttemptFailure(
+                PROTOCOL_VIOLATION,
+                f"ProposeRunCompletion for completion id {completion_id}, which is not the "
+                "completion id of a Run command in the journal",
+            )
         if self.tx.store.has_completion(self.row.id, completion_id, MessageType.RUN_COMPLETION):
             # One recorded result per step (S4): a second proposal is ignored.
             logger.info("ignoring a second run completion %d of %s", completion_id, self.row.id)
@@ -256,18 +283,57 @@ class _FrameHandler:
             notification.value.content = message.value
         self.append_notification(MessageType.RUN_COMPLETION, notification)
 
+    def is_run(self, completion_id: int) -> bool:
+        """`completion_id` is the result id of a Run command of this journal (its row
+        carries the id; journals stored before it did are read through)."""
+        store = self.tx.store
+        if store.has_completion(self.row.id, completion_id, MessageType.RUN):
+            return True
+        for entry in store.read_journal(self.row.id):
+            if entry.type == MessageType.RUN and entry.completion_id is None:
+                run = pb.RunCommandMessage()
+                run.ParseFromString(entry.payload)
+                if run.result_completion_id == completion_id:
+                    return True
+        return False
+
     def suspend(self, message: pb.SuspensionMessage) -> None:
         completions = tuple(message.waiting_completions)
         waiting_signals = tuple(message.waiting_signals)
-        if not completions and not waiting_signals and not message.waiting_named_signals:
+        names = tuple(message.waiting_named_signals)
+        if not completions and not waiting_signals and not names:
             raise AttemptFailure(PROTOCOL_VIOLATION, "suspension waits on nothing")
         store = self.tx.store
-        if store.has_notification(self.row.id, completions, waiting_signals, self.known):
+        if store.has_notification(
+            self.row.id, completions, waiting_signals, self.known, signal_names=names
+        ):
             # The race: what it waits for was stored after its replay; resume at once. One
             # it replayed (e.g. the cancel signal every await also waits on) cannot wake it.
             start_attempt(self.tx, self.row)
             return
         row = self.tx.move(self.row, Event.SUSPENDED)
         self.row = self.tx.put(
-            replace(row, waiting_completions=completions, waiting_signals=waiting_signals)
+            replace(
+                row,
+                waiting_completions=completions,
+                waiting_signals=waiting_signals,
+                waiting_named_signals=names,
+            )
         )
+
+
+def _error_details(message: pb.ErrorMessage) -> FailureDetails:
+    """What the SDK said about its failure: stack trace and the command it concerns."""
+    return FailureDetails(
+        doc_code=JOURNAL_MISMATCH_FAILURE if message.code == JOURNAL_MISMATCH else SDK_FAILURE,
+        stacktrace=message.stacktrace or None,
+        command_index=(
+            message.related_command_index if message.HasField("related_command_index") else None
+        ),
+        command_name=(
+            message.related_command_name if message.HasField("related_command_name") else None
+        ),
+        command_type=(
+            message.related_command_type if message.HasField("related_command_type") else None
+        ),
+    )

@@ -35,9 +35,7 @@ def choose_invocation_id(target: Target, key: str | None, idempotency_key: str |
     one, else random (in the key's partition for keyed targets)."""
     if target.workflow_run and key is not None:
         return workflow_invocation_id(target.service, key)
-    if idempotency_key is not None:
-        if not idempotency_key:
-            raise ValueError("an idempotency key must not be empty")
+    if idempotency_key is not None:  # "" included: restate's ingress takes it as a key
         return idempotent_invocation_id(
             target.service, key if target.keyed else None, target.handler, idempotency_key
         )

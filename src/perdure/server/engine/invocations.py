@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.framing import encode_frame
@@ -72,6 +72,7 @@ def invoke(tx: EngineTxn, cmd: Invoke) -> InvokeReply:
             existing.execution_time,
             expires_at(existing),
         )
+    due = None if cmd.delay_ms is None else tx.now + cmd.delay_ms
     row = create_invocation(
         tx,
         cmd.invocation_id,
@@ -80,9 +81,10 @@ def invoke(tx: EngineTxn, cmd: Invoke) -> InvokeReply:
         cmd.headers,
         cmd.body,
         idempotency_key=cmd.idempotency_key,
-        execution_time=tx.now + cmd.delay_ms if cmd.delay_ms else None,
+        execution_time=due if cmd.delay_ms else None,
     )
-    return InvokeReply(row.id, True, row.status, None, row.execution_time)
+    # A zero delay starts at once, but the caller is still told when (restate does).
+    return InvokeReply(row.id, True, row.status, None, due)
 
 
 def create_invocation(
@@ -167,12 +169,20 @@ def start_attempt(tx: EngineTxn, row: InvocationRow) -> InvocationRow:
         )
     row = tx.move(row, Event.ATTEMPT_STARTED)
     row = replace(
-        row, attempt=row.attempt + 1, next_retry_at=None, waiting_completions=(), waiting_signals=()
+        row,
+        attempt=row.attempt + 1,
+        next_retry_at=None,
+        waiting_completions=(),
+        waiting_signals=(),
+        waiting_named_signals=(),
+        first_attempt_at=row.first_attempt_at or tx.now,
+        last_attempt_at=tx.now,
     )
     if deployment is None or version is None:
         # Nothing to run it on (deployment removed): retry later, like a failed attempt.
-        message = f"no deployment can serve {row.service}"
-        return attempt_failed(tx, row, NO_DEPLOYMENT, message, None)
+        message = "no deployment was found to process the invocation"
+        failure = FailureDetails(doc_code=NO_DEPLOYMENT_FAILURE)
+        return attempt_failed(tx, row, NO_DEPLOYMENT, message, None, failure)
     # The first attempt pins the deployment and protocol version for good.
     row = tx.put(replace(row, deployment_id=deployment.id, protocol_version=version))
     inactivity_ms, abort_ms = attempt_timeouts(info, row.handler, tx.config)
@@ -233,20 +243,54 @@ def on_attempt_failed(tx: EngineTxn, cmd: AttemptFailed) -> None:
     row = tx.get(cmd.invocation_id)
     if row is None or row.status != S.RUNNING or row.attempt != cmd.attempt:
         return  # a stale attempt: its invocation moved on (S9)
-    attempt_failed(tx, row, cmd.code, cmd.message, cmd.retry_after_ms)
+    # Connection, HTTP status or timeout: restate's "service unavailable" family.
+    failure = FailureDetails(doc_code=TRANSPORT_FAILURE)
+    attempt_failed(tx, row, cmd.code, cmd.message, cmd.retry_after_ms, failure)
+
+
+# restate's documentation codes for why an attempt failed (sys_invocation's
+# last_failure_error_code): the SDK reported an error, or a journal mismatch; the server
+# refused a message (protocol); the endpoint could not be reached; nothing can serve it.
+SDK_FAILURE = "RT0007"
+JOURNAL_MISMATCH_FAILURE = "RT0016"
+PROTOCOL_FAILURE = "RT0012"
+TRANSPORT_FAILURE = "RT0010"
+NO_DEPLOYMENT_FAILURE = "RT0011"
+
+
+@dataclass(frozen=True, slots=True)
+class FailureDetails:
+    """What is known of a failed attempt beyond its code and message."""
+
+    doc_code: str | None = None
+    stacktrace: str | None = None
+    command_index: int | None = None
+    command_name: str | None = None
+    command_type: int | None = None
 
 
 def attempt_failed(
-    tx: EngineTxn, row: InvocationRow, code: int, message: str, retry_after_ms: int | None
+    tx: EngineTxn,
+    row: InvocationRow,
+    code: int,
+    message: str,
+    retry_after_ms: int | None,
+    details: FailureDetails | None = None,
 ) -> InvocationRow:
     """Retry with backoff, or pause/kill when the policy is exhausted."""
     logger.info("invocation %s attempt %d failed: [%d] %s", row.id, row.attempt, code, message)
+    details = details or FailureDetails()
     row = replace(
         row,
         retry_count=row.retry_count + 1,
         retries_since_progress=row.retries_since_progress + 1,
         last_failure=message,
         last_failure_code=code,
+        last_failure_stacktrace=details.stacktrace or None,
+        last_failure_command_index=details.command_index,
+        last_failure_command_name=details.command_name or None,
+        last_failure_command_type=details.command_type,
+        last_failure_doc_code=details.doc_code,
     )
     info = tx.service_info(row.service)
     policy = tx.config.retry_policy
@@ -275,9 +319,25 @@ def complete(tx: EngineTxn, row: InvocationRow, result: bytes) -> InvocationRow:
             completed_at=tx.now,
             waiting_completions=(),
             waiting_signals=(),
+            waiting_named_signals=(),
             next_retry_at=None,
         )
     )
+    release_and_answer(tx, row, result, expires_at(row))
+    if row.completion_retention_ms <= 0:
+        # Nothing retained: the invocation is gone once its callers have the result.
+        purge(tx, row)
+    elif row.journal_retention_ms <= 0:
+        tx.store.delete_journal(row.id)
+        row = tx.put(replace(row, journal_length=0, commands=0))
+    return row
+
+
+def release_and_answer(
+    tx: EngineTxn, row: InvocationRow, result: bytes, expires: int | None
+) -> None:
+    """`row` is done with `result`: hand its key's lock on, answer the invocations that
+    called or attached to it and the ingress callers waiting for it."""
     if row.key is not None and tx.store.lock_holder(row.service, row.key) == row.id:
         tx.store.release_lock(row.service, row.key)
         hand_over_lock(tx, row.service, row.key)
@@ -290,14 +350,7 @@ def complete(tx: EngineTxn, row: InvocationRow, result: bytes) -> InvocationRow:
             notification.SerializeToString(),
             completion_id=waiter.completion_id,
         )
-    tx.effects.append(InvocationEnded(row.id, result, expires_at(row)))
-    if row.completion_retention_ms <= 0:
-        # Nothing retained: the invocation is gone once its callers have the result.
-        purge(tx, row)
-    elif row.journal_retention_ms <= 0:
-        tx.store.delete_journal(row.id)
-        row = tx.put(replace(row, journal_length=0, commands=0))
-    return row
+    tx.effects.append(InvocationEnded(row.id, result, expires))
 
 
 def hand_over_lock(tx: EngineTxn, service: str, key: str) -> None:
@@ -336,15 +389,24 @@ def notify(
     *,
     completion_id: int | None = None,
     signal_id: int | None = None,
+    signal_name: str | None = None,
 ) -> None:
     """Append a notification to an invocation; resume it if it waits on it."""
     row = tx.get(invocation_id)
     if row is None or row.status == S.COMPLETED:
         return  # late completion for a finished invocation: nothing waits for it
-    row = tx.append(row, entry_type, payload, completion_id=completion_id, signal_id=signal_id)
+    row = tx.append(
+        row,
+        entry_type,
+        payload,
+        completion_id=completion_id,
+        signal_id=signal_id,
+        signal_name=signal_name,
+    )
     if row.status == S.SUSPENDED and (
         (completion_id is not None and completion_id in row.waiting_completions)
         or (signal_id is not None and signal_id in row.waiting_signals)
+        or (signal_name is not None and signal_name in row.waiting_named_signals)
     ):
         start_attempt(tx, row)
         return
@@ -395,9 +457,9 @@ def replace_state(tx: EngineTxn, cmd: ReplaceState) -> StateChange:
     already read the state it will write back), queue the change in the key's inbox."""
     info = tx.service_info(cmd.service)
     if info is None:
-        raise NotFound(f"service '{cmd.service}' not found")
+        raise NotFound(f"The requested service '{cmd.service}' does not exist")
     if info.manifest.ty == "SERVICE":
-        raise InvalidRequest(f"service '{cmd.service}' is not a virtual object or workflow")
+        raise InvalidRequest("Cannot modify state for service type Service")
     if tx.store.lock_holder(cmd.service, cmd.key) is not None:
         tx.store.push_inbox(cmd.service, cmd.key, None, encode_state(cmd.state, cmd.version))
         return StateChange.QUEUED

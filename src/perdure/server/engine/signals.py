@@ -1,10 +1,15 @@
 """Signals: awakeable completions and SendSignal (protocol reference §5.3-§5.4, §6.3).
 
 A signal becomes a `SignalNotification` appended to the target's journal, in the same
-transaction as whatever sent it; a target suspended on it resumes. Signal index 1 is the
-built-in CANCEL: it follows the cancel rules (`control.cancel`), so cancelling from a
-handler behaves like cancelling from the admin API. A signal for a completed target is
-dropped: nothing can await it any more.
+transaction as whatever sent it; a target suspended on it resumes. A signal is named by an
+index (awakeables: 17 and up) or, in V6's SendSignal, by a name; a suspension waits on
+either. Signal index 1 is the built-in CANCEL: it follows the cancel rules
+(`control.cancel`), so cancelling from a handler behaves like cancelling from the admin
+API. A signal for a completed target is dropped: nothing can await it any more.
+
+The first completion of a signal wins: a second one (an awakeable resolved twice) is
+accepted and dropped, never appended. restate-server appends it too; the SDKs then keep
+whichever they read last, so a replay could see another value than the first run did.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ from perdure.protocol.ids import CANCEL_SIGNAL_INDEX, AwakeableId, InvalidIdErro
 from perdure.protocol.messages import MessageType
 from perdure.server.engine import control
 from perdure.server.engine.commands import CompleteSignal
-from perdure.server.engine.errors import NotFound
 from perdure.server.engine.invocations import notify
 from perdure.server.engine.lifecycle import InvocationStatus as S
 from perdure.server.engine.txn import EngineTxn
@@ -31,6 +35,7 @@ def deliver(tx: EngineTxn, target_id: str, notification: pb.NotificationTemplate
         return False
     which = notification.WhichOneof("id")
     index = notification.signal_id if which == "signal_id" else None
+    name = notification.signal_name if which == "signal_name" else None
     if index == CANCEL_SIGNAL_INDEX:
         if row.status != S.COMPLETED:
             control.cancel(tx, row)
@@ -38,19 +43,26 @@ def deliver(tx: EngineTxn, target_id: str, notification: pb.NotificationTemplate
     if row.status == S.COMPLETED:
         logger.debug("signal for completed invocation %s dropped", target_id)
         return True
-    notify(tx, row.id, MessageType.SIGNAL, notification.SerializeToString(), signal_id=index)
+    if tx.store.has_notification(
+        row.id, (), () if index is None else (index,), signal_names=() if name is None else (name,)
+    ):
+        logger.info("signal %s of %s already completed: dropped", index or name, target_id)
+        return True
+    payload = notification.SerializeToString()
+    notify(tx, row.id, MessageType.SIGNAL, payload, signal_id=index, signal_name=name)
     return True
 
 
 def on_complete_signal(tx: EngineTxn, cmd: CompleteSignal) -> None:
-    """An awakeable resolved or rejected through the ingress."""
+    """An awakeable resolved or rejected through the ingress: fire and forget, like
+    restate (202 whether or not the invocation exists)."""
     notification = pb.NotificationTemplate(signal_id=cmd.signal_index)
     if cmd.failure is not None:
         notification.failure.code, notification.failure.message = cmd.failure
     else:
         notification.value.content = cmd.value or b""
     if not deliver(tx, cmd.invocation_id, notification):
-        raise NotFound(f"invocation {cmd.invocation_id} not found")
+        logger.info("awakeable completion for unknown invocation %s dropped", cmd.invocation_id)
 
 
 def from_send_signal(message: pb.SendSignalCommandMessage) -> pb.NotificationTemplate:

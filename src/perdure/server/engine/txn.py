@@ -85,11 +85,19 @@ class EngineTxn:
         *,
         completion_id: int | None = None,
         signal_id: int | None = None,
+        signal_name: str | None = None,
     ) -> InvocationRow:
         """Append one entry to `row`'s journal; the row with its counters moved (not
         stored yet)."""
         entry = JournalEntryRow(
-            row.id, row.journal_length, entry_type, payload, self.now, completion_id, signal_id
+            row.id,
+            row.journal_length,
+            entry_type,
+            payload,
+            self.now,
+            completion_id,
+            signal_id,
+            signal_name,
         )
         self.store.append_entry(entry)
         if entry_type >= _NOTIFICATION_MIN:

@@ -32,18 +32,23 @@ from perdure.server.http import (
     lifespan_noop,
     settle_body,
 )
-from perdure.server.ingress.delay import parse_delay
+from perdure.server.ingress.cors import is_preflight, preflight_response, with_cors
+from perdure.server.ingress.delay import UNSUPPORTED_DELAY, parse_delay
 from perdure.server.ingress.errors import IngressError
 from perdure.server.ingress.invocations import InvocationRoutes
-from perdure.server.ingress.responses import ingress_error, invocation_result, rfc3339
+from perdure.server.ingress.paths import Health, ServiceRoute, parse_path
+from perdure.server.ingress.responses import (
+    execution_time,
+    expires_header,
+    ingress_error,
+    invocation_result,
+)
 from perdure.server.ingress.routing import (
     CallTarget,
     ServiceDirectory,
-    check_headers,
-    check_path,
+    check_limit_key,
     forwarded_headers,
-    new_api_target,
-    target_of,
+    resolve_call,
 )
 from perdure.server.ingress.validation import validate_input
 from perdure.store.api import Store
@@ -76,6 +81,9 @@ class IngressApp:
         tracked = TrackedReceive(receive)
         request = Request.from_scope(scope, tracked)
         too_large = False
+        if is_preflight(request):
+            await preflight_response(request).send(send)
+            return
         try:
             response = self._auth.refusal(request) or await self._route(request)
         except IngressError as exc:
@@ -94,51 +102,33 @@ class IngressApp:
                 "internal error; if the request has an 'idempotency-key', it can be safely "
                 "retried, otherwise submitting it again may execute the invocation twice",
             )
+        response = with_cors(request, response)
         # An oversized body is not read any further: the connection is closed instead.
         response = await settle_body(tracked, response, close=too_large)
         await response.send(send)
 
     async def _route(self, request: Request) -> Response:
-        check_path(request.path)
-        segments = request.path.strip("/").split("/") if request.path.strip("/") else []
-        if not segments:
-            raise IngressError(400, f"bad path '{request.path}'")
-        if segments[0] == "restate":
-            return await self._restate_route(request, segments[1:])
-        call = await self._parse_call(segments)
-        if request.method not in ("GET", "POST"):
-            raise IngressError(405, f"method {request.method} not allowed")
-        return await self._invoke(request, call)
-
-    async def _restate_route(self, request: Request, rest: list[str]) -> Response:
-        if rest == ["health"]:
+        route = await parse_path(request.path, self._service_type)
+        if isinstance(route, Health):
             services = await self._store.read(lambda txn: txn.list_services())
             return json_response(200, {"services": [s.name for s in services]})
-        if rest[:1] in (["call"], ["send"], ["scope"]):
-            target = await new_api_target(self._services, request, rest)
-            return await self._invoke(request, target)
-        answered = await self._invocations.route(request, rest)
-        if answered is not None:
-            return answered
-        raise IngressError(404, f"not found: {request.path}")
+        if isinstance(route, ServiceRoute):
+            return await self._invoke(request, await resolve_call(self._services, request, route))
+        return await self._invocations.route(request, route)
 
-    async def _parse_call(self, segments: list[str]) -> CallTarget:
-        info = await self._services.lookup(segments[0])
-        rest = segments[1:]
-        keyed = info.manifest.ty != "SERVICE"
-        send = bool(rest) and rest[-1] == "send" and len(rest) == (3 if keyed else 2)
-        if send:
-            rest = rest[:-1]
-        return target_of(info, rest, send=send, path="/" + "/".join(segments))
+    async def _service_type(self, name: str) -> str | None:
+        info = await self._services.get(name)
+        return None if info is None else info.row.ty
 
     async def _invoke(self, request: Request, call: CallTarget) -> Response:
-        delay_ms = parse_delay(request.query, send=call.send)
-        idempotency_key = check_headers(request)
-        if idempotency_key is not None and call.handler.ty == "WORKFLOW":
-            raise IngressError(400, "cannot use the idempotency key with workflow handlers")
+        idempotency_key = request.header("idempotency-key")
         body = await request.body(self._config.message_size_limit)
         validate_input(call.handler.input, request.header("content-type"), body)
+        delay_ms = parse_delay(request.query)
+        check_limit_key(request)
         headers = forwarded_headers(request)
+        if delay_ms is not None and not call.send:
+            raise IngressError(400, UNSUPPORTED_DELAY)
         # The engine's rule, so an ingress call, a handler's call and an attach by key all
         # name one invocation.
         invocation_id = choose_invocation_id(
@@ -156,11 +146,12 @@ class IngressApp:
         )
         if call.send:
             reply = await self._submit(command)
-            status = "Accepted" if reply.created else "PreviouslyAccepted"
             accepted: dict[str, object] = {"invocationId": reply.invocation_id}
-            if delay_ms and reply.execution_time is not None:
-                accepted["executionTime"] = rfc3339(reply.execution_time)
-            accepted["status"] = status
+            if reply.execution_time is not None and (delay_ms is not None or not reply.created):
+                # restate prints the due time whenever a delay was given (`0` included), and
+                # a duplicate of a scheduled send gets the first one's.
+                accepted["executionTime"] = execution_time(reply.execution_time)
+            accepted["status"] = "Accepted" if reply.created else "PreviouslyAccepted"
             return json_response(202, accepted, (("x-restate-id", reply.invocation_id),))
         waiter = self._waiters.register(invocation_id)
         try:
@@ -168,13 +159,14 @@ class IngressApp:
             if reply.result is not None:
                 ended = InvocationEnded(invocation_id, reply.result, reply.expires_at)
             else:
-                ended = await waiter
+                # A live result: restate sends no expiry with it, only with stored ones.
+                ended = replace(await waiter, expires_at=None)
         finally:
             self._waiters.discard(invocation_id, waiter)
         response = invocation_result(invocation_id, ended.result, call.handler.output)
         if ended.expires_at is not None:
             # A retained result can be fetched again until it expires: tell the caller when.
-            expires = rfc3339(ended.expires_at)
+            expires = expires_header(ended.expires_at)
             response = replace(
                 response, headers=(*response.headers, ("idempotency-expires", expires))
             )

@@ -2,6 +2,7 @@
 `1h 30m`, `500ms`) or a bare integer of milliseconds (what the official Python client
 sends). Years and months are refused (their length is not fixed), as are negative values
 and delays beyond `MAX_DELAY_MS`, whose due time would not fit the store's timestamps.
+Refusals carry restate's messages (`perdure.server.durations`).
 """
 
 from __future__ import annotations
@@ -16,12 +17,16 @@ MAX_DELAY_MS = 100 * 366 * 86_400_000
 _BAD_DELAY = "bad delay query parameter, must be a ISO8601 duration"
 
 
-def parse_delay(query: Mapping[str, str], *, send: bool) -> int | None:
-    """The send delay in ms, or None without `?delay=`; `IngressError` (400) otherwise."""
+UNSUPPORTED_DELAY = (
+    "cannot use the delay query parameter with calls. The delay is supported only with sends"
+)
+
+
+def parse_delay(query: Mapping[str, str]) -> int | None:
+    """The delay in ms, or None without `?delay=`; `IngressError` (400) otherwise. Calls
+    refuse a delay later (restate checks the body first): see `UNSUPPORTED_DELAY`."""
     if "delay" not in query:
         return None
-    if not send:
-        raise IngressError(400, "cannot use the delay query parameter with calls, only with sends")
     text = query["delay"]
     try:
         delay_ms = parse_duration_ms(text)

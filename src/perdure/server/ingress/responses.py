@@ -39,7 +39,28 @@ def invocation_result(invocation_id: str, result: bytes, output: OutputSpec | No
     return Response(200, content, tuple(headers))
 
 
-def rfc3339(ms: int) -> str:
-    """A timestamp in ms since the epoch as restate prints it (UTC, millisecond precision)."""
-    moment = datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+def _utc(ms: int) -> str:
+    moment = datetime.datetime.fromtimestamp(ms // 1000, tz=datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def execution_time(ms: int) -> str:
+    """A send's `executionTime` as restate prints it (humantime: nanoseconds, `Z`)."""
+    return f"{_utc(ms)}.{ms % 1000:03d}000000Z"
+
+
+def expires_header(ms: int) -> str:
+    """`idempotency-expires` as restate prints it (chrono's RFC 3339: `+00:00`, and the
+    fraction only when there is one)."""
+    fraction = f".{ms % 1000:03d}" if ms % 1000 else ""
+    return f"{_utc(ms)}{fraction}+00:00"
+
+
+def invocation_failure(invocation_id: str, code: int, message: str) -> Response:
+    """A failure of the invocation itself (not of the ingress), e.g. attach to an unknown
+    id: restate answers those as the invocation's outcome, with its id."""
+    return json_response(
+        code,
+        {"code": code, "message": message, "source": "invocation"},
+        (("x-restate-id", invocation_id), ("x-restate-error-source", "invocation")),
+    )

@@ -1,32 +1,37 @@
-"""Ingress path and request rules for calls and sends (reference surfaces §1.1-§1.2).
+"""Ingress rules for calls and sends (reference surfaces §1.2), checked in restate-server's
+order (`service_handler.rs`), so a request with several problems gets the same refusal
+from both servers: handler, public, idempotency key, scope, method, body and input,
+delay, limit key, forwarded headers, and last a delay on a call.
 
-Paths: the unversioned `/{svc}[/{key}]/{handler}[/send]` and the new
-`/restate/call|send/{svc}[/{key}]/{handler}`. Whether a segment is a key depends on the
-service's type, so the service is looked up first (404 when unknown). Scoped paths and
-limit keys are 1.7 flow-control features that need vqueues, which perdure (like a default
-restate-server) does not enable: they are refused with restate's messages.
+Scoped paths and limit keys are 1.7 flow-control features that need vqueues, which
+perdure (like a default restate-server) does not enable: they are refused with restate's
+messages.
 
-Headers: every value must be ASCII (restate's `to_str`), the idempotency key visible
-ASCII. The handler sees every request header except connection, host, idempotency-key and
+Headers: values must be "visible ASCII" as the `http` crate's `to_str` defines it (tab,
+space to `~`); restate's message for one that is not quotes the crate's error verbatim.
+The handler sees every request header except connection, host, idempotency-key and
 idempotency-expires, preceded by `x-restate-ingress-path`.
 """
 
 from __future__ import annotations
 
-import re
-import urllib.parse
 from dataclasses import dataclass
 
 from perdure.protocol.manifest import HandlerManifest
 from perdure.server.engine import ServiceInfo
 from perdure.server.http import Request
 from perdure.server.ingress.errors import IngressError
+from perdure.server.ingress.paths import ServiceRoute
 from perdure.store.api import Store
 
 NOT_FORWARDED = frozenset({"connection", "host", "idempotency-key", "idempotency-expires"})
 SCOPE_REFUSED = "scoped invocations require vqueues to be enabled"
 LIMIT_KEY_REFUSED = "limit-key requires a scope to be set"
-_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+WORKFLOW_IDEMPOTENCY_KEY = (
+    "cannot use the idempotency key with workflow handlers. The handler invocation will "
+    "already be idempotent by the workflow key itself."
+)
+METHOD_NOT_ALLOWED = "method not allowed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,22 +42,12 @@ class CallTarget:
     send: bool
 
 
-def check_path(path: str) -> None:
-    """Restate accepts 2 to 7 slashes; `/openapi` is not served on the ingress (404)."""
-    if path.rstrip("/") == "/openapi":
-        raise IngressError(404, "the ingress serves no OpenAPI document; ask the admin API")
-    if not 2 <= path.count("/") <= 7:
-        raise IngressError(400, f"bad path '{path}': expected /{{service}}/[{{key}}/]{{handler}}")
+def bad_header(name: str) -> IngressError:
+    return IngressError(400, f"bad header {name}: ToStrError {{ _priv: () }}")
 
 
-def decode_key(text: str) -> str:
-    """Keys are percent-decoded (service and handler names are not); bytes are kept."""
-    if _PERCENT.search(text):
-        raise IngressError(400, "cannot decode the key: malformed percent-encoding")
-    try:
-        return urllib.parse.unquote(text, errors="strict")
-    except UnicodeDecodeError:
-        raise IngressError(400, "cannot decode the key: invalid UTF-8") from None
+def visible_ascii(value: str) -> bool:
+    return all(c == "\t" or " " <= c <= "~" for c in value)
 
 
 class ServiceDirectory:
@@ -88,56 +83,48 @@ class ServiceDirectory:
         return info
 
 
-def target_of(
-    info: ServiceInfo, key_and_handler: list[str], *, send: bool, path: str
+async def resolve_call(
+    services: ServiceDirectory, request: Request, route: ServiceRoute
 ) -> CallTarget:
-    """`[key,] handler` after the service name, checked against the service's type."""
-    keyed = info.manifest.ty != "SERVICE"
-    if len(key_and_handler) != (2 if keyed else 1):
-        shape = "/{service}/{key}/{handler}" if keyed else "/{service}/{handler}"
-        raise IngressError(400, f"bad path '{path}': {info.name} is called as {shape}")
-    key = decode_key(key_and_handler[0]) if keyed else None
-    name = key_and_handler[-1]
-    handler = info.handler(name)
-    if handler is None:
+    """The handler a call or send targets, after restate's checks up to the method."""
+    info = await services.get(route.service)
+    handler = info.handler(route.handler) if info is not None else None
+    if info is None or handler is None:
         raise IngressError(
             404,
-            f"the service '{info.name}' exists, but the handler '{name}' was not found, "
-            "check that the handler exists in the latest registered service version.",
+            f"the service '{route.service}' exists, but the handler '{route.handler}' was "
+            "not found, check that the handler exists in the latest registered service version.",
         )
     if not info.row.public or handler.options.ingress_private:
         raise IngressError(400, "the invoked service is not public")
-    return CallTarget(info, handler, key, send)
-
-
-async def new_api_target(
-    services: ServiceDirectory, request: Request, rest: list[str]
-) -> CallTarget:
-    """`rest` follows `/restate/`: `call|send/{svc}[/{key}]/{handler}` or `scope/…`."""
-    if rest[0] == "scope":
+    idempotency_key = request.header("idempotency-key")
+    if idempotency_key is not None:
+        if not visible_ascii(idempotency_key):
+            raise bad_header("idempotency-key")
+        if handler.ty == "WORKFLOW":
+            raise IngressError(400, WORKFLOW_IDEMPOTENCY_KEY)
+    if route.scope is not None:
         raise IngressError(400, SCOPE_REFUSED)
-    if request.method != "POST":
-        raise IngressError(405, f"method {request.method} not allowed: use POST")
-    if len(rest) < 3:
-        raise IngressError(400, f"bad path '{request.path}'")
-    info = await services.lookup(rest[1])
-    return target_of(info, rest[2:], send=rest[0] == "send", path=request.path)
+    if request.method not in ("GET", "POST"):
+        raise IngressError(405, METHOD_NOT_ALLOWED)
+    return CallTarget(info, handler, route.key, route.send)
 
 
-def check_headers(request: Request) -> str | None:
-    """Refuse what restate refuses; return the idempotency key, if any."""
-    for name, value in request.headers:
-        if not all(c == "\t" or " " <= c <= "~" for c in value):
-            raise IngressError(400, f"bad header '{name}': the value must be ASCII")
-    if request.header("x-restate-limit-key") is not None or "limit-key" in request.query:
+def check_limit_key(request: Request) -> None:
+    limit_key = request.header("x-restate-limit-key")
+    if limit_key is not None and not visible_ascii(limit_key):
+        raise bad_header("x-restate-limit-key")
+    if limit_key is not None or "limit-key" in request.query:
         raise IngressError(400, LIMIT_KEY_REFUSED)
-    key = request.header("idempotency-key")
-    if key is not None and (not key or not all("!" <= c <= "~" for c in key)):
-        raise IngressError(400, "bad idempotency-key header: must be visible ASCII")
-    return key
 
 
 def forwarded_headers(request: Request) -> tuple[tuple[str, str], ...]:
     path = request.path + (f"?{request.raw_query}" if request.raw_query else "")
-    forwarded = [(k, v) for k, v in request.headers if k not in NOT_FORWARDED]
+    forwarded: list[tuple[str, str]] = []
+    for name, value in request.headers:
+        if name in NOT_FORWARDED:
+            continue
+        if not visible_ascii(value):
+            raise bad_header(name)
+        forwarded.append((name, value))
     return (("x-restate-ingress-path", path), *forwarded)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 
-from perdure.protocol.manifest import InputSpec
+from perdure.protocol.manifest import InputSpec, display_content_type
 from perdure.server.ingress.errors import IngressError
 
 MAX_JSON_DEPTH = 512
@@ -89,18 +89,43 @@ def check_json(body: bytes) -> None:
         raise _refuse(f"the body is not valid JSON: {exc}") from None
 
 
+def _rust_debug(content_type: str | None) -> str:
+    """`Option<String>` as Rust's `{:?}` prints it (restate quotes it in a message)."""
+    if content_type is None:
+        return "None"
+    escaped = content_type.replace("\\", "\\\\").replace('"', '\\"')
+    return f'Some("{escaped}")'
+
+
+def _content_type_rule(pattern: str, content_type: str | None) -> str | None:
+    if content_type is None:
+        return "Empty content-type"
+    if not content_type_matches(pattern, content_type):
+        return f"Content-type '{content_type}' does not match '{display_content_type(pattern)}'"
+    return None
+
+
 def validate_input(spec: InputSpec, content_type: str | None, body: bytes) -> None:
+    """restate's rules, tried in order; a request matching none gets the last one's error.
+
+    1. `input.required` false: no body and no content-type (perdure: an empty body with a
+       content-type is accepted too, see the module docstring);
+    2. `input.contentType` set: a matching content-type, plus a non-empty body when a JSON
+       schema is given.
+    """
     if not body and not spec.required:
-        return  # NoBodyAndContentType (content-type tolerated, see the module docstring)
-    if spec.is_none:
-        raise _refuse("the handler takes no input, expected an empty body")
-    if spec.content_type is None:
-        raise _refuse("the handler takes no input, expected an empty body")
-    if spec.json_schema is not None and not body:
-        raise _refuse("Empty body not allowed")
-    if not content_type:
-        raise _refuse("Empty content-type")
-    if not content_type_matches(spec.content_type, content_type):
-        raise _refuse(f"Content-type '{content_type}' does not match '{spec.content_type}'")
-    if spec.json_schema is not None and _is_json_type(spec.content_type):
+        return
+    problem: str | None = "Bad configuration of the input validation rules"
+    if not spec.required:
+        problem = (
+            "Expected body and content-type to be empty, but wasn't with content-type "
+            f"'{_rust_debug(content_type)}'"
+        )
+    if spec.content_type is not None:
+        problem = _content_type_rule(spec.content_type, content_type)
+        if problem is None and spec.json_schema is not None and not body:
+            problem = "Empty body not allowed"
+    if problem is not None:
+        raise _refuse(problem)
+    if spec.json_schema is not None and _is_json_type(spec.content_type or ""):
         check_json(body)

@@ -28,6 +28,7 @@ import psycopg
 from psycopg.types.composite import CompositeInfo, register_composite
 from psycopg_pool import ConnectionPool
 
+from perdure.store import introspection
 from perdure.store.api import QueryBusy, QueryError, QueryResult
 from perdure.store.postgres.views import DECODED_TYPES, SCHEMA
 
@@ -145,7 +146,7 @@ class PostgresQueryRunner:
                     )
                 rows.append(tuple(_plain(v) for v in row))
             names = tuple(column.name for column in cursor.description or ())
-            return QueryResult(names, rows)
+            return QueryResult(names, [introspection.typed_row(names, row) for row in rows])
         finally:
             if not conn.closed:
                 conn.execute("ROLLBACK")

@@ -56,6 +56,7 @@ _INVOCATION_SELECT = f"SELECT {', '.join(_INVOCATION_COLUMNS)} FROM invocations"
 _INVOCATION_VALUES = operator.attrgetter(*_INVOCATION_COLUMNS)
 _WAITING_COMPLETIONS = _INVOCATION_COLUMNS.index("waiting_completions")
 _WAITING_SIGNALS = _INVOCATION_COLUMNS.index("waiting_signals")
+_WAITING_NAMED = _INVOCATION_COLUMNS.index("waiting_named_signals")
 _RANDOM_SEED = _INVOCATION_COLUMNS.index("random_seed")
 _TIMER_COLUMNS = "id, due_at, invocation_id, kind, completion_id, attempt"
 _DEPLOYMENT_COLUMNS = (
@@ -77,6 +78,7 @@ def _invocation_from_row(row: Sequence[Any]) -> InvocationRow:
     values = dict(zip(_INVOCATION_COLUMNS, row, strict=True))
     values["waiting_completions"] = tuple(values["waiting_completions"])
     values["waiting_signals"] = tuple(values["waiting_signals"])
+    values["waiting_named_signals"] = tuple(values["waiting_named_signals"])
     values["random_seed"] = int(values["random_seed"]) % _U64
     values["status"] = InvocationStatus(values["status"])
     if values["result"] is not None:
@@ -230,6 +232,7 @@ class PostgresTxn:
         values: list[object] = list(_INVOCATION_VALUES(row))
         values[_WAITING_COMPLETIONS] = list(row.waiting_completions)
         values[_WAITING_SIGNALS] = list(row.waiting_signals)
+        values[_WAITING_NAMED] = list(row.waiting_named_signals)
         # A u64 seed does not fit BIGINT: store it two's complement.
         seed = row.random_seed
         values[_RANDOM_SEED] = seed - _U64 if seed >= 1 << 63 else seed
@@ -286,7 +289,8 @@ class PostgresTxn:
         # A plain INSERT: the primary key refuses a second entry at an index (S3).
         self._run(
             "INSERT INTO journal (invocation_id, idx, partition_key, type, payload, appended_at, "
-            "completion_id, signal_id, entry_name) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            "completion_id, signal_id, signal_name, entry_name) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 row.invocation_id,
                 row.index,
@@ -296,17 +300,18 @@ class PostgresTxn:
                 row.appended_at,
                 row.completion_id,
                 row.signal_id,
+                row.signal_name,
                 introspection.entry_name(row.type, row.payload),
             ),
         )
 
     def read_journal(self, invocation_id: str) -> list[JournalEntryRow]:
         rows = self._all(
-            "SELECT invocation_id, idx, type, payload, appended_at, completion_id, signal_id "
-            "FROM journal WHERE invocation_id = %s ORDER BY idx",
+            "SELECT invocation_id, idx, type, payload, appended_at, completion_id, signal_id, "
+            "signal_name FROM journal WHERE invocation_id = %s ORDER BY idx",
             (invocation_id,),
         )
-        return [JournalEntryRow(i, x, t, bytes(p), a, c, s) for i, x, t, p, a, c, s in rows]
+        return [JournalEntryRow(i, x, t, bytes(p), a, c, s, n) for i, x, t, p, a, c, s, n in rows]
 
     def has_notification(
         self,
@@ -314,14 +319,21 @@ class PostgresTxn:
         completion_ids: Sequence[int],
         signal_ids: Sequence[int],
         from_index: int = 0,
+        signal_names: Sequence[str] = (),
     ) -> bool:
-        if not completion_ids and not signal_ids:
+        if not completion_ids and not signal_ids and not signal_names:
             return False
         found = self._one(
             "SELECT 1 FROM journal WHERE invocation_id = %s AND idx >= %s AND ("
             "(completion_id = ANY(%s::bigint[]) AND type >= 32768) "
-            "OR signal_id = ANY(%s::bigint[])) LIMIT 1",
-            (invocation_id, from_index, list(completion_ids), list(signal_ids)),
+            "OR signal_id = ANY(%s::bigint[]) OR signal_name = ANY(%s::text[])) LIMIT 1",
+            (
+                invocation_id,
+                from_index,
+                list(completion_ids),
+                list(signal_ids),
+                list(signal_names),
+            ),
         )
         return found is not None
 

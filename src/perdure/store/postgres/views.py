@@ -67,6 +67,11 @@ DECODED_TYPES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     ("output_value", "result bytea", introspection.output_value),
     ("output_value_utf8", "result bytea", _output_value_utf8),
     ("output_failure", "result bytea", introspection.output_failure),
+    (
+        "waiting_future",
+        "completions bigint[], signals bigint[], names text[]",
+        introspection.waiting_future_of_lists,
+    ),
 )
 
 
@@ -107,48 +112,151 @@ _SERVICE_TY = (
     "WHEN 'WORKFLOW' THEN 'workflow' ELSE lower({col}) END"
 )
 
+
+# restate's sys_invocation joins the invocation's status with the invoker's state of its
+# attempts, which exists only while attempts are made or retried (perdure keeps it for
+# paused ones too). Same rules as `perdure.store.sqlite.views`.
+def _attempts(expression: str) -> str:
+    return f"CASE WHEN i.status IN ('running', 'backing-off', 'paused') THEN {expression} END"
+
+
+def _suspended(expression: str) -> str:
+    return f"CASE WHEN i.status = 'suspended' THEN {expression} END"
+
+
+def _started(expression: str) -> str:
+    return f"CASE WHEN i.status NOT IN ('scheduled', 'pending') THEN {expression} END"
+
+
+def _pinned(expression: str) -> str:
+    return (
+        f"CASE WHEN i.commands > 1 OR (i.status = 'completed' AND i.journal_length = 0) "
+        f"THEN {expression} END"
+    )
+
+
+# Entries written before names were stored for unnamed commands show "" as restate does.
+_COMMAND_TYPES = ", ".join(str(int(t)) for t in MessageType if t.is_command)
+
+
+def _sorted(column: str) -> str:
+    return f"ARRAY(SELECT unnest({column}) ORDER BY 1)"
+
+
+_FUTURE = (
+    "ROW(i.waiting_completions, i.waiting_signals, i.waiting_named_signals)::"
+    f"{SCHEMA}.waiting_future"
+)
+
+
+def _failure_text() -> str:
+    """`introspection.failure_text` in SQL: `[500 Internal] message`, then the trace."""
+    names = " ".join(
+        f"WHEN {code} THEN ' {name}'" for code, name in introspection.CODE_NAMES.items()
+    )
+    label = f"i.last_failure_code::text || CASE i.last_failure_code {names} ELSE '' END"
+    trace = (
+        "CASE WHEN i.last_failure_stacktrace IS NOT NULL AND i.last_failure_stacktrace <> '' "
+        "THEN E'\\n' || i.last_failure_stacktrace ELSE '' END"
+    )
+    return (
+        f"CASE WHEN i.last_failure IS NULL THEN NULL "
+        f"ELSE '[' || {label} || '] ' || i.last_failure || {trace} END"
+    )
+
+
+def _command_type(column: str) -> str:
+    whens = " ".join(
+        f"WHEN {int(t)} THEN '{n}'" for t, n in introspection.REPORTED_COMMAND_TYPES.items()
+    )
+    return f"CASE {column} {whens} END"
+
+
+def _iso_duration(column: str) -> str:
+    """`introspection.iso_duration` in SQL (`PT86400S`, `PT0.5S`, `P0D`)."""
+    fraction = f"rtrim('.' || lpad(({column} % 1000)::text, 3, '0'), '0')"
+    return (
+        f"CASE WHEN {column} IS NULL THEN NULL WHEN {column} = 0 THEN 'P0D' "
+        f"ELSE 'PT' || ({column} / 1000)::text || "
+        f"CASE WHEN {column} % 1000 <> 0 THEN {fraction} ELSE '' END || 'S' END"
+    )
+
+
 _VIEWS: dict[str, str] = {
     "sys_invocation": f"""
 SELECT
     i.id AS id,
-    i.status AS status,
+    NULL::text AS vqueue_id,
     {_target("i")} AS target,
     i.service AS target_service_name,
     i.key AS target_service_key,
     i.handler AS target_handler_name,
     {_SERVICE_TY.format(col="i.service_ty")} AS target_service_ty,
+    NULL::text AS scope,
+    NULL::text AS limit_key,
     i.idempotency_key AS idempotency_key,
     i.invoked_by AS invoked_by,
-    i.caller_id AS invoked_by_id,
     c.service AS invoked_by_service_name,
+    i.caller_id AS invoked_by_id,
+    NULL::text AS invoked_by_subscription_id,
     CASE WHEN c.id IS NULL THEN NULL ELSE {_target("c")} END AS invoked_by_target,
-    i.deployment_id AS pinned_deployment_id,
-    i.protocol_version AS pinned_service_protocol_version,
-    i.deployment_id AS last_attempt_deployment_id,
-    i.journal_length AS journal_size,
-    i.commands AS journal_commands_size,
+    NULL::text AS restarted_from,
+    {_pinned("i.deployment_id")} AS pinned_deployment_id,
+    {_pinned("i.protocol_version")} AS pinned_service_protocol_version,
+    NULL::text AS trace_id,
+    {_started("i.journal_length")} AS journal_size,
+    {_started("i.commands")} AS journal_commands_size,
     {_ts("i.created_at")} AS created_at,
+    NULL::text AS created_using_restate_version,
     {_ts("i.modified_at")} AS modified_at,
+    NULL::text AS inboxed_at,
+    NULL::text AS scheduled_at,
     {_ts("i.execution_time")} AS scheduled_start_at,
-    {_ts("i.next_retry_at")} AS next_retry_at,
+    {_ts("i.first_attempt_at")} AS running_at,
     {_ts("i.completed_at")} AS completed_at,
-    CASE WHEN i.status = 'running' THEN 1 ELSE 0 END AS in_flight,
-    i.retry_count AS retry_count,
-    i.last_failure AS last_failure,
-    i.last_failure_code AS last_failure_error_code,
+    {_iso_duration("i.completion_retention_ms")} AS completion_retention,
+    {_iso_duration("i.journal_retention_ms")} AS journal_retention,
+    {_suspended(_sorted("i.waiting_completions"))} AS suspended_waiting_for_completions,
+    {_suspended(_sorted("i.waiting_signals"))} AS suspended_waiting_for_signals,
+    {_suspended(_FUTURE)} AS suspended_waiting_future_json,
+    {_attempts("i.retry_count")} AS retry_count,
+    {_attempts(_ts("i.last_attempt_at"))} AS last_start_at,
+    {_attempts(_ts("i.next_retry_at"))} AS next_retry_at,
+    {_attempts("i.deployment_id")} AS last_attempt_deployment_id,
+    {_attempts("d.sdk_version")} AS last_attempt_server,
+    {_attempts(_failure_text())} AS last_failure,
+    {_attempts("i.last_failure_doc_code")} AS last_failure_error_code,
+    NULL::bigint AS last_failure_related_entry_index,
+    NULL::text AS last_failure_related_entry_name,
+    NULL::text AS last_failure_related_entry_type,
+    {_attempts("i.last_failure_command_index")} AS last_failure_related_command_index,
+    {_attempts("i.last_failure_command_name")} AS last_failure_related_command_name,
+    {_attempts(_command_type("i.last_failure_command_type"))}
+        AS last_failure_related_command_type,
+    NULL::text AS last_awaiting_on_future_json,
+    i.status AS status,
     i.completion_result AS completion_result,
     i.completion_failure AS completion_failure
 FROM public.invocations AS i
-LEFT JOIN public.invocations AS c ON c.id = i.caller_id""",
+LEFT JOIN public.invocations AS c ON c.id = i.caller_id
+LEFT JOIN public.deployments AS d ON d.id = i.deployment_id""",
     "sys_journal": f"""
 SELECT
+    j.partition_key::numeric + 9223372036854775808 AS partition_key,
     j.invocation_id AS id,
     j.idx AS "index",
     {_entry_type("j.type")} AS entry_type,
-    j.entry_name AS name,
+    COALESCE(j.entry_name, CASE WHEN j.type IN ({_COMMAND_TYPES}) THEN '' END) AS name,
+    NULL::boolean AS completed,
+    NULL::text AS invoked_id,
+    NULL::text AS invoked_target,
+    NULL::text AS sleep_wakeup_at,
+    NULL::text AS promise_name,
     j.payload AS raw,
     octet_length(j.payload) AS raw_length,
+    2 AS version,
     {_decoded("entry_json", "j.type", "j.payload")} AS entry_json,
+    NULL::text AS entry_lite_json,
     {_ts("j.appended_at")} AS appended_at
 FROM public.journal AS j""",
     "sys_state": f"""

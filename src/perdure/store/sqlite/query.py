@@ -50,6 +50,12 @@ _FUNCTIONS: tuple[tuple[str, int, Callable[..., str | bytes | int | None]], ...]
     ("perdure_entry_name", 2, introspection.entry_name),
     ("perdure_entry_json", 2, introspection.entry_json),
     ("perdure_utf8", 1, introspection.utf8),
+    ("perdure_failure_text", 3, introspection.failure_text),
+    ("perdure_command_type", 1, introspection.command_type),
+    ("perdure_iso_duration", 1, introspection.iso_duration),
+    ("perdure_id_list", 1, introspection.id_list),
+    ("perdure_waiting_future", 3, introspection.waiting_future),
+    ("perdure_partition_key", 1, introspection.partition_key),
 )
 
 
@@ -125,7 +131,7 @@ def run_query(
             raise QueryError(f"invalid query: {exc}") from None
         if len(fetched) > row_limit:
             raise QueryError(f"the query returns more than {row_limit} rows; add a LIMIT")
-        return QueryResult(tuple(names), [tuple(row) for row in fetched])
+        return QueryResult(tuple(names), [introspection.typed_row(names, row) for row in fetched])
     finally:
         conn.close()
 

@@ -31,6 +31,7 @@ _INVOCATION_VALUES = operator.attrgetter(*_INVOCATION_COLUMNS)
 _INDEX = {name: i for i, name in enumerate(_INVOCATION_COLUMNS)}
 _WAITING_COMPLETIONS = _INDEX["waiting_completions"]
 _WAITING_SIGNALS = _INDEX["waiting_signals"]
+_WAITING_NAMED = _INDEX["waiting_named_signals"]
 _RANDOM_SEED = _INDEX["random_seed"]
 _STATUS = _INDEX["status"]
 _INVOCATION_INSERT = (
@@ -52,6 +53,7 @@ def _invocation_from_row(row: Sequence[object]) -> InvocationRow:
     values = list(row)
     values[_WAITING_COMPLETIONS] = _ids_from_text(str(values[_WAITING_COMPLETIONS]))
     values[_WAITING_SIGNALS] = _ids_from_text(str(values[_WAITING_SIGNALS]))
+    values[_WAITING_NAMED] = tuple(json.loads(str(values[_WAITING_NAMED])))
     values[_RANDOM_SEED] = int(values[_RANDOM_SEED]) % (1 << 64)  # type: ignore[call-overload]
     values[_STATUS] = InvocationStatus(str(values[_STATUS]))
     return InvocationRow(*values)  # type: ignore[arg-type]
@@ -189,6 +191,7 @@ class SqliteTxn:
         values = list(_INVOCATION_VALUES(row))
         values[_WAITING_COMPLETIONS] = _ids_to_text(row.waiting_completions)
         values[_WAITING_SIGNALS] = _ids_to_text(row.waiting_signals)
+        values[_WAITING_NAMED] = json.dumps(list(row.waiting_named_signals))
         # A u64 seed does not fit SQLite's signed 64-bit INTEGER: store it two's complement.
         seed = row.random_seed
         values[_RANDOM_SEED] = seed - (1 << 64) if seed >= 1 << 63 else seed
@@ -247,7 +250,8 @@ class SqliteTxn:
     def append_entry(self, row: JournalEntryRow) -> None:
         # A plain INSERT: the primary key refuses a second entry at an index (S3).
         self._conn.execute(
-            "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO journal (invocation_id, idx, type, payload, appended_at, "
+            "completion_id, signal_id, signal_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 row.invocation_id,
                 row.index,
@@ -256,13 +260,14 @@ class SqliteTxn:
                 row.appended_at,
                 row.completion_id,
                 row.signal_id,
+                row.signal_name,
             ),
         )
 
     def read_journal(self, invocation_id: str) -> list[JournalEntryRow]:
         rows = self._conn.execute(
-            "SELECT invocation_id, idx, type, payload, appended_at, completion_id, signal_id "
-            "FROM journal WHERE invocation_id = ? ORDER BY idx",
+            "SELECT invocation_id, idx, type, payload, appended_at, completion_id, signal_id, "
+            "signal_name FROM journal WHERE invocation_id = ? ORDER BY idx",
             (invocation_id,),
         )
         return [JournalEntryRow(*r) for r in rows]
@@ -273,6 +278,7 @@ class SqliteTxn:
         completion_ids: Sequence[int],
         signal_ids: Sequence[int],
         from_index: int = 0,
+        signal_names: Sequence[str] = (),
     ) -> bool:
         if completion_ids:
             marks = ", ".join("?" for _ in completion_ids)
@@ -289,6 +295,15 @@ class SqliteTxn:
                 f"SELECT 1 FROM journal WHERE invocation_id = ? AND signal_id IN ({marks}) "
                 "AND idx >= ? LIMIT 1",
                 (invocation_id, *signal_ids, from_index),
+            ).fetchone()
+            if found:
+                return True
+        if signal_names:
+            marks = ", ".join("?" for _ in signal_names)
+            found = self._conn.execute(
+                f"SELECT 1 FROM journal WHERE invocation_id = ? AND signal_name IN ({marks}) "
+                "AND idx >= ? LIMIT 1",
+                (invocation_id, *signal_names, from_index),
             ).fetchone()
             if found:
                 return True

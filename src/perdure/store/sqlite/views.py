@@ -30,6 +30,40 @@ def _target(alias: str) -> str:
     )
 
 
+# restate's sys_invocation joins the invocation's status with the invoker's state of its
+# attempts, which exists only while attempts are made or retried (perdure keeps it for
+# paused ones too, whose last failure is why they paused).
+_ATTEMPT_STATUSES = "('running', 'backing-off', 'paused')"
+
+
+def _attempts(expression: str) -> str:
+    return f"CASE WHEN i.status IN {_ATTEMPT_STATUSES} THEN {expression} END"
+
+
+def _suspended(expression: str) -> str:
+    return f"CASE WHEN i.status = 'suspended' THEN {expression} END"
+
+
+def _started(expression: str) -> str:
+    """Journal sizes exist once an invocation started (restate: not while scheduled or
+    waiting in the inbox)."""
+    return f"CASE WHEN i.status NOT IN ('scheduled', 'pending') THEN {expression} END"
+
+
+def _pinned(expression: str) -> str:
+    """restate pins the deployment when an attempt stores its first command after Input;
+    a completed invocation whose journal was dropped keeps it."""
+    return (
+        f"CASE WHEN i.commands > 1 OR (i.status = 'completed' AND i.journal_length = 0) "
+        f"THEN {expression} END"
+    )
+
+
+_FAILURE = "perdure_failure_text(i.last_failure_code, i.last_failure, i.last_failure_stacktrace)"
+_FUTURE = (
+    "perdure_waiting_future(i.waiting_completions, i.waiting_signals, i.waiting_named_signals)"
+)
+
 _SERVICE_TY = (
     "CASE {col} WHEN 'SERVICE' THEN 'service' WHEN 'VIRTUAL_OBJECT' THEN 'virtual_object' "
     "WHEN 'WORKFLOW' THEN 'workflow' ELSE lower({col}) END"
@@ -54,45 +88,78 @@ INTROSPECTION_VIEWS_SQL = f"""
 CREATE VIEW sys_invocation AS
 SELECT
     i.id AS id,
-    i.status AS status,
+    NULL AS vqueue_id,
     {_target("i")} AS target,
     i.service AS target_service_name,
     i.key AS target_service_key,
     i.handler AS target_handler_name,
     {_SERVICE_TY.format(col="i.service_ty")} AS target_service_ty,
+    NULL AS scope,
+    NULL AS limit_key,
     i.idempotency_key AS idempotency_key,
     i.invoked_by AS invoked_by,
-    i.caller_id AS invoked_by_id,
     c.service AS invoked_by_service_name,
+    i.caller_id AS invoked_by_id,
+    NULL AS invoked_by_subscription_id,
     CASE WHEN c.id IS NULL THEN NULL ELSE {_target("c")} END AS invoked_by_target,
-    i.deployment_id AS pinned_deployment_id,
-    i.protocol_version AS pinned_service_protocol_version,
-    i.deployment_id AS last_attempt_deployment_id,
-    i.journal_length AS journal_size,
-    i.commands AS journal_commands_size,
+    NULL AS restarted_from,
+    {_pinned("i.deployment_id")} AS pinned_deployment_id,
+    {_pinned("i.protocol_version")} AS pinned_service_protocol_version,
+    NULL AS trace_id,
+    {_started("i.journal_length")} AS journal_size,
+    {_started("i.commands")} AS journal_commands_size,
     {_ts("i.created_at")} AS created_at,
+    NULL AS created_using_restate_version,
     {_ts("i.modified_at")} AS modified_at,
+    NULL AS inboxed_at,
+    NULL AS scheduled_at,
     {_ts("i.execution_time")} AS scheduled_start_at,
-    {_ts("i.next_retry_at")} AS next_retry_at,
+    {_ts("i.first_attempt_at")} AS running_at,
     {_ts("i.completed_at")} AS completed_at,
-    CASE WHEN i.status = 'running' THEN 1 ELSE 0 END AS in_flight,
-    i.retry_count AS retry_count,
-    i.last_failure AS last_failure,
-    i.last_failure_code AS last_failure_error_code,
+    perdure_iso_duration(i.completion_retention_ms) AS completion_retention,
+    perdure_iso_duration(i.journal_retention_ms) AS journal_retention,
+    {_suspended("perdure_id_list(i.waiting_completions)")} AS suspended_waiting_for_completions,
+    {_suspended("perdure_id_list(i.waiting_signals)")} AS suspended_waiting_for_signals,
+    {_suspended(_FUTURE)} AS suspended_waiting_future_json,
+    {_attempts("i.retry_count")} AS retry_count,
+    {_attempts(_ts("i.last_attempt_at"))} AS last_start_at,
+    {_attempts(_ts("i.next_retry_at"))} AS next_retry_at,
+    {_attempts("i.deployment_id")} AS last_attempt_deployment_id,
+    {_attempts("d.sdk_version")} AS last_attempt_server,
+    {_attempts(_FAILURE)} AS last_failure,
+    {_attempts("i.last_failure_doc_code")} AS last_failure_error_code,
+    NULL AS last_failure_related_entry_index,
+    NULL AS last_failure_related_entry_name,
+    NULL AS last_failure_related_entry_type,
+    {_attempts("i.last_failure_command_index")} AS last_failure_related_command_index,
+    {_attempts("i.last_failure_command_name")} AS last_failure_related_command_name,
+    {_attempts("perdure_command_type(i.last_failure_command_type)")}
+        AS last_failure_related_command_type,
+    NULL AS last_awaiting_on_future_json,
+    i.status AS status,
     perdure_output_result(i.result) AS completion_result,
     perdure_output_failure(i.result) AS completion_failure
 FROM invocations AS i
-LEFT JOIN invocations AS c ON c.id = i.caller_id;
+LEFT JOIN invocations AS c ON c.id = i.caller_id
+LEFT JOIN deployments AS d ON d.id = i.deployment_id;
 
 CREATE VIEW sys_journal AS
 SELECT
+    perdure_partition_key(j.invocation_id) AS partition_key,
     j.invocation_id AS id,
     j.idx AS "index",
     perdure_entry_type(j.type) AS entry_type,
     perdure_entry_name(j.type, j.payload) AS name,
+    NULL AS completed,
+    NULL AS invoked_id,
+    NULL AS invoked_target,
+    NULL AS sleep_wakeup_at,
+    NULL AS promise_name,
     j.payload AS raw,
     length(j.payload) AS raw_length,
+    2 AS version,
     perdure_entry_json(j.type, j.payload) AS entry_json,
+    NULL AS entry_lite_json,
     {_ts("j.appended_at")} AS appended_at
 FROM journal AS j;
 
