@@ -7,7 +7,6 @@ A durable future wraps a machine handle and a fetch coroutine; the coroutine run
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import inspect
 import time
@@ -23,6 +22,7 @@ from perdure.sdk import _clock, run_retry
 from perdure.sdk._attempt import Attempt
 from perdure.sdk._core.notifications import CallInvocationId, Failure, NotificationValue, StateKeys
 from perdure.sdk._core.progress import Input
+from perdure.sdk._step import run_step_body
 from perdure.sdk.context import (
     DEFAULT_SERDE,
     AttemptFinishedEvent,
@@ -223,6 +223,9 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
             attempt_finished_event=_AttemptFinished(self.attempt.finished),
         )
 
+    def heartbeat(self) -> None:
+        self.attempt.heartbeat()
+
     def key(self) -> str:
         return self.invocation.key
 
@@ -305,24 +308,24 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         run = self.attempt.sys(self.machine.sys_run, name)
         if not run.replayed:
             self.attempt.run_closures[run.handle] = functools.partial(
-                self._execute, run.handle, action, serde, options
+                self._execute, run.handle, name, action, serde, options
             )
         return typing.cast(RestateDurableFuture[T], self.future(run.handle, serde))
 
     async def _execute(
-        self, handle: int, action: Callable[[], Any], serde: Serde[Any], options: RunOptions[Any]
+        self,
+        handle: int,
+        name: str,
+        action: Callable[[], Any],
+        serde: Serde[Any],
+        options: RunOptions[Any],
     ) -> None:
         """Run a closure and propose its outcome (the driver awaits the server's ack)."""
         started = time.monotonic()
         max_duration = options.max_duration or options.max_retry_duration
+        timeout_s = None if options.timeout is None else options.timeout.total_seconds()
         try:
-            if inspect.iscoroutinefunction(action):
-                result = await action()
-            else:
-                # Like the official SDK: sync actions run in the default executor, with the
-                # caller's context variables.
-                call = functools.partial(contextvars.copy_context().run, action)
-                result = await asyncio.get_running_loop().run_in_executor(None, call)
+            result = await run_step_body(name, action, timeout_s)
             self.machine.propose_run_completion(handle, bytes(serde.serialize(result)))
         except TerminalError as exc:
             metadata = tuple((exc.metadata or {}).items())
