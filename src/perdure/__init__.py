@@ -33,6 +33,7 @@ from perdure.sdk.errors import (
 from perdure.sdk.logging import RestateLoggingFilter, getLogger
 from perdure.sdk.object import VirtualObject
 from perdure.sdk.retry_policy import InvocationRetryPolicy
+from perdure.sdk.schedule import Schedule
 from perdure.sdk.serde import BytesSerde, DefaultSerde, JsonSerde, PydanticJsonSerde, Serde
 from perdure.sdk.service import Service
 from perdure.sdk.typed import TypedObject, TypedService, TypedWorkflow
@@ -54,6 +55,7 @@ __all__ = [
     "RestateLoggingFilter",
     "RetryableError",
     "RunOptions",
+    "Schedule",
     "SdkInternalBaseException",
     "SendHandle",
     "Serde",

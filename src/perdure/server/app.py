@@ -32,6 +32,7 @@ from perdure.server.engine import (
     ResultWaiters,
     SdkFrames,
     StartAttempt,
+    SyncCodeSchedules,
     TimerService,
 )
 from perdure.server.http_server import serve_http
@@ -133,6 +134,8 @@ class Components:
                 assert timer.id is not None
                 self.timers.arm(timer.id, timer.due_at)
             await self.processor.submit(Recover())
+            # Embedded apps were registered before this ran: their code schedules too.
+            await self.processor.submit(SyncCodeSchedules())
             self.started.set()
 
 

@@ -81,6 +81,7 @@ class TimerKind(enum.StrEnum):
     SLEEP = "sleep"  # a handler's durable sleep: completes `completion_id`
     RETRY = "retry"  # backoff before the next attempt (fenced by `attempt`)
     SCHEDULED = "scheduled"  # a delayed send becomes due
+    SCHEDULE = "schedule"  # a cron schedule's next tick (`invocation_id`: "schedule:NAME")
 
 
 ProtocolMode = Literal["REQUEST_RESPONSE", "BIDI_STREAM"]
@@ -213,6 +214,40 @@ class WaiterRow:
     entry_type: int = 0x800D
 
 
+@dataclass(frozen=True, slots=True)
+class ScheduleRow:
+    """A cron schedule: which handler it invokes, with what, when, and what it did last.
+
+    `source` is "api" (created through the admin API) or "code" (declared in an app and
+    synced from its deployment's manifest). Times are ms since the epoch; `next_fire_at`
+    is the tick its timer (`timer_id`) waits for, None while paused. `last_fire_at` is the
+    last tick that was handled (fired, or skipped by the overlap or catch-up policy): ticks
+    after it are still to come. `buffered_tick`: a tick held back by overlap "buffer_one"
+    until the invocation of the previous tick ended.
+    """
+
+    name: str
+    cron: str
+    timezone: str
+    service: str
+    handler: str
+    key: str | None
+    argument: bytes
+    overlap: str  # "skip" | "buffer_one" | "allow"
+    catch_up: str  # "skip" | "all" | "latest"
+    source: str  # "api" | "code"
+    created_at: int
+    modified_at: int
+    paused: bool = False
+    next_fire_at: int | None = None
+    timer_id: int | None = None
+    last_fire_at: int | None = None
+    last_invocation_id: str | None = None
+    buffered_tick: int | None = None
+    fired: int = 0  # ticks that invoked the handler
+    skipped: int = 0  # ticks dropped by the overlap or catch-up policy
+
+
 # ---- per-table interfaces ----------------------------------------------------
 
 
@@ -327,6 +362,16 @@ class PromiseTable(Protocol):
     def clear_promises(self, service: str, key: str) -> None: ...
 
 
+class ScheduleTable(Protocol):
+    def put_schedule(self, row: ScheduleRow) -> None: ...
+    def get_schedule(self, name: str) -> ScheduleRow | None: ...
+    def list_schedules(self) -> list[ScheduleRow]: ...
+    def delete_schedule(self, name: str) -> None: ...
+    def buffered_schedule_of(self, invocation_id: str) -> ScheduleRow | None:
+        """The schedule whose last tick ran as `invocation_id` and that holds back a tick."""
+        ...
+
+
 class ReadTxn(
     DeploymentTable,
     ServiceTable,
@@ -338,6 +383,7 @@ class ReadTxn(
     TimerTable,
     WaiterTable,
     PromiseTable,
+    ScheduleTable,
     Protocol,
 ):
     """Every table. Reads see a consistent snapshot; writes only work in `Store.write`."""

@@ -14,7 +14,8 @@ this package, never its modules:
 
 Inside: `txn` (the per-command context), `lifecycle` (the status table), `invocations`
 (create, attempt, retry, complete), `frames` and `calls` (what a deployment sends),
-`attach`, `promises`, `signals`, `control` (operator actions), `retention`.
+`attach`, `promises`, `signals`, `control` (operator actions), `retention`, `schedules`
+(cron ticks; `cron`, `schedule_commands`).
 """
 
 from __future__ import annotations
@@ -60,25 +61,41 @@ from perdure.server.engine.invocations import WORKFLOW_ALREADY_INVOKED
 from perdure.server.engine.lifecycle import InvocationStatus
 from perdure.server.engine.processor import PartitionProcessor, Submit
 from perdure.server.engine.results import completed_result, expires_at, failure_result
+from perdure.server.engine.schedule_commands import (
+    CATCH_UPS,
+    OVERLAPS,
+    BackfillSchedule,
+    ControlSchedule,
+    CreateSchedule,
+    ScheduleSpec,
+    SyncCodeSchedules,
+)
+from perdure.server.engine.schedules import METADATA_KEY as SCHEDULES_METADATA_KEY
 from perdure.server.engine.services import ServiceInfo, Target
 from perdure.server.engine.state_hash import state_version
 from perdure.server.engine.timers import TimerService
 from perdure.server.engine.waiters import ResultWaiters
 
 __all__ = [
+    "CATCH_UPS",
     "CONTROL_OPERATIONS",
+    "OVERLAPS",
+    "SCHEDULES_METADATA_KEY",
     "WORKFLOW_ALREADY_INVOKED",
     "AbortAttempt",
     "Applied",
     "ArmTimer",
     "AttemptFailed",
     "AttemptPlan",
+    "BackfillSchedule",
     "Cleanup",
     "Command",
     "CompleteSignal",
     "Conflict",
     "ControlOperation",
     "ControlResult",
+    "ControlSchedule",
+    "CreateSchedule",
     "Effect",
     "Engine",
     "EngineError",
@@ -96,11 +113,13 @@ __all__ = [
     "Recover",
     "ReplaceState",
     "ResultWaiters",
+    "ScheduleSpec",
     "SdkFrames",
     "ServiceInfo",
     "StartAttempt",
     "StateChange",
     "Submit",
+    "SyncCodeSchedules",
     "Target",
     "TimerService",
     "choose_invocation_id",

@@ -12,7 +12,14 @@ from typing import Any, Generic, TypeVar
 
 from perdure.server.clock import Clock
 from perdure.server.config import ServerConfig
-from perdure.server.engine import control, frames, invocations, retention, signals
+from perdure.server.engine import (
+    control,
+    frames,
+    invocations,
+    retention,
+    schedules,
+    signals,
+)
 from perdure.server.engine.commands import (
     AttemptFailed,
     Cleanup,
@@ -25,6 +32,12 @@ from perdure.server.engine.commands import (
     Recover,
     ReplaceState,
     SdkFrames,
+)
+from perdure.server.engine.schedule_commands import (
+    BackfillSchedule,
+    ControlSchedule,
+    CreateSchedule,
+    SyncCodeSchedules,
 )
 from perdure.server.engine.txn import EngineTxn
 from perdure.store.api import WriteTxn
@@ -42,12 +55,16 @@ _HANDLERS: dict[type[Any], Callable[[EngineTxn, Any], Any]] = {
     Invoke: invocations.invoke,
     SdkFrames: frames.apply_sdk_frames,
     AttemptFailed: invocations.on_attempt_failed,
-    FireTimer: invocations.fire_timer,
+    FireTimer: schedules.fire_timer,  # schedule ticks there, other timers in invocations
     Recover: invocations.recover,
     CompleteSignal: signals.on_complete_signal,
     InvocationControl: control.apply,
     Cleanup: retention.cleanup,
     ReplaceState: invocations.replace_state,
+    CreateSchedule: schedules.create,
+    ControlSchedule: schedules.control,
+    BackfillSchedule: schedules.backfill,
+    SyncCodeSchedules: schedules.sync_code,
 }
 
 
@@ -61,4 +78,5 @@ class Engine:
         run only after `txn` committed. Refusals raise `EngineError`."""
         tx = EngineTxn(txn, self.config, self.clock.now_ms())
         reply: R = _HANDLERS[type(command)](tx, command)
+        schedules.on_ended(tx)  # a buffered tick waits for an invocation that ended here
         return Applied(reply, tx.finish())

@@ -25,6 +25,7 @@ from perdure.store.api import (
     WaiterRow,
 )
 from perdure.store.rowcache import RowCache
+from perdure.store.sqlite.schedule_tables import ScheduleTables
 
 _INVOCATION_COLUMNS = [f.name for f in fields(InvocationRow)]
 _INVOCATION_VALUES = operator.attrgetter(*_INVOCATION_COLUMNS)
@@ -97,7 +98,7 @@ def _service_from_row(row: Sequence[object]) -> ServiceRow:
     )
 
 
-class SqliteTxn:
+class SqliteTxn(ScheduleTables):
     """Implements `perdure.store.api.WriteTxn` on a connection inside a transaction; the
     writer's transactions go through its `RowCache` for invocation rows."""
 
