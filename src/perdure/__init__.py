@@ -30,6 +30,7 @@ from perdure.sdk.errors import (
     TerminalError,
     is_internal_exception,
 )
+from perdure.sdk.flow import Rate
 from perdure.sdk.logging import RestateLoggingFilter, getLogger
 from perdure.sdk.object import VirtualObject
 from perdure.sdk.retry_policy import InvocationRetryPolicy
@@ -49,6 +50,7 @@ __all__ = [
     "ObjectContext",
     "ObjectSharedContext",
     "PydanticJsonSerde",
+    "Rate",
     "RestateDurableCallFuture",
     "RestateDurableFuture",
     "RestateDurableSleepFuture",

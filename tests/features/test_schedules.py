@@ -4,6 +4,7 @@ and overlap policies, pause/resume/trigger/backfill/delete, and `sys_schedule`."
 from __future__ import annotations
 
 import asyncio
+import datetime
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
@@ -62,11 +63,37 @@ async def run(
         yield server
 
 
-async def advance(clock: ManualClock, ms: int, step_ms: int | None = None) -> None:
-    step = step_ms or ms
-    for _ in range(ms // step):
-        clock.advance(step)
-        await asyncio.sleep(0.02)  # let the timer service submit the firing
+async def advance(clock: ManualClock, ms: int) -> None:
+    clock.advance(ms)
+    await asyncio.sleep(0.02)  # let the timer service submit the firing
+
+
+async def tick(server: Server, clock: ManualClock, seconds: int = 1) -> None:
+    """Move the clock `seconds` on, one second at a time, each time until the schedule has
+    handled that tick, then until the timer service waits again: a sleep started while
+    the manual clock moves would wait past the tick."""
+    for _ in range(seconds):
+        await settle(server)
+        clock.advance(1000)
+        due = _iso(clock.now_ms())
+        await eventually(
+            partial(_handled, server, due), what=f"the tick at {due} to be handled", within=10
+        )
+    await settle(server)
+
+
+async def settle(server: Server) -> None:
+    for _ in range(5):
+        await asyncio.sleep(0.01)
+
+
+async def _handled(server: Server, due: str) -> bool:
+    return (await schedule(server))["last_fire_at"] == due
+
+
+def _iso(ms: int) -> str:
+    moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 async def schedule(server: Server, name: str = "sec") -> dict[str, object]:
@@ -88,7 +115,7 @@ async def test_a_code_schedule_runs_once_per_tick(tmp_path: Path, clock: ManualC
     async for server in run(ticks, clock, tmp_path, catch_up="all"):
         row = await schedule(server)
         assert row["source"] == "code" and row["next_fire_at"] == "2027-01-15T08:00:01.000Z"
-        await advance(clock, 5000, 1000)
+        await tick(server, clock, 5)
         await wait_runs(ticks, 5)
         assert tick_times(ticks) == [f"2027-01-15T08:00:0{s}.000Z" for s in range(1, 6)]
         assert ticks.runs[0].startswith("s@")  # the declared argument
@@ -121,6 +148,7 @@ async def test_missed_ticks_follow_the_catch_up_policy(
 ) -> None:
     ticks = Ticks()
     async for server in run(ticks, clock, tmp_path, catch_up=policy, overlap="allow"):
+        await settle(server)
         await advance(clock, 10_500)  # the timer fires 9.5 s late: ten ticks are due
         await wait_runs(ticks, len(expected))
         await asyncio.sleep(0.1)
@@ -136,11 +164,11 @@ async def test_overlap_skip_drops_ticks_while_the_last_run_runs(
     ticks = Ticks()
     ticks.block = True
     async for server in run(ticks, clock, tmp_path, overlap="skip"):
-        await advance(clock, 3000, 1000)
+        await tick(server, clock, 3)
         await wait_runs(ticks, 1)
         ticks.release.set()
         await eventually(partial(_completed, server), what="the first run to end", within=10)
-        await advance(clock, 1000)
+        await tick(server, clock)
         await wait_runs(ticks, 2)
         assert tick_times(ticks) == ["2027-01-15T08:00:01.000Z", "2027-01-15T08:00:04.000Z"]
         assert (await schedule(server))["skipped"] == 2
@@ -168,7 +196,7 @@ async def test_overlap_buffer_one_runs_the_newest_held_tick_after_the_last_run(
     ticks = Ticks()
     ticks.block = True
     async for server in run(ticks, clock, tmp_path, overlap="buffer_one"):
-        await advance(clock, 3000, 1000)
+        await tick(server, clock, 3)
         await wait_runs(ticks, 1)
         assert (await schedule(server))["buffered_tick"] == "2027-01-15T08:00:03.000Z"
         ticks.release.set()  # the first run ends: the held tick (the newest) runs now
@@ -182,7 +210,7 @@ async def test_overlap_allow_runs_every_tick_at_once(tmp_path: Path, clock: Manu
     ticks = Ticks()
     ticks.block = True
     async for server in run(ticks, clock, tmp_path, overlap="allow"):
-        await advance(clock, 3000, 1000)
+        await tick(server, clock, 3)
         await wait_runs(ticks, 3)
         ticks.release.set()
         assert (await schedule(server))["fired"] == 3
@@ -252,13 +280,13 @@ async def test_code_schedules_follow_the_manifest_across_restarts(
 ) -> None:
     ticks = Ticks()
     async with embedded_server(ticks.app(every_second()), tmp_path / "data", clock) as server:
-        await advance(clock, 2000, 1000)
+        await tick(server, clock, 2)
         await wait_runs(ticks, 2)
     # Restarted with the same schedule: its progress is kept, no tick runs twice.
     async with embedded_server(ticks.app(every_second()), tmp_path / "data", clock) as server:
         row = await schedule(server)
         assert row["fired"] == 2 and row["last_fire_at"] == "2027-01-15T08:00:02.000Z"
-        await advance(clock, 1000)
+        await tick(server, clock)
         await wait_runs(ticks, 3)
         assert len(set(tick_times(ticks))) == 3
     # Restarted without it: the code schedule is gone.

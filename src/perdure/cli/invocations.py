@@ -24,6 +24,7 @@ STATUSES = (
     "backing-off",
     "suspended",
     "paused",
+    "limited",
     "completed",
 )
 _LIST_COLUMNS = (

@@ -32,6 +32,7 @@ from perdure.server.engine import (
     ResultWaiters,
     SdkFrames,
     StartAttempt,
+    SyncCodeLimits,
     SyncCodeSchedules,
     TimerService,
 )
@@ -136,6 +137,7 @@ class Components:
             await self.processor.submit(Recover())
             # Embedded apps were registered before this ran: their code schedules too.
             await self.processor.submit(SyncCodeSchedules())
+            await self.processor.submit(SyncCodeLimits())
             self.started.set()
 
 

@@ -74,6 +74,7 @@ class InvocationStatus(enum.StrEnum):
     BACKING_OFF = "backing-off"  # last attempt failed, retry timer armed
     SUSPENDED = "suspended"  # waits for a notification
     PAUSED = "paused"  # retries exhausted or paused by an operator
+    LIMITED = "limited"  # waits for a concurrency slot or a rate token (flow control)
     COMPLETED = "completed"  # result stored; final
 
 
@@ -82,6 +83,7 @@ class TimerKind(enum.StrEnum):
     RETRY = "retry"  # backoff before the next attempt (fenced by `attempt`)
     SCHEDULED = "scheduled"  # a delayed send becomes due
     SCHEDULE = "schedule"  # a cron schedule's next tick (`invocation_id`: "schedule:NAME")
+    LIMIT = "limit"  # a rate limit has a token again (`invocation_id`: "limit:RULE\nGROUP")
 
 
 ProtocolMode = Literal["REQUEST_RESPONSE", "BIDI_STREAM"]
@@ -248,6 +250,36 @@ class ScheduleRow:
     skipped: int = 0  # ticks dropped by the overlap or catch-up policy
 
 
+@dataclass(frozen=True, slots=True)
+class LimitRuleRow:
+    """A flow-control rule: which invocations it counts and what it allows.
+
+    It applies to `service` (every handler, or only `handler`), or, for a rule in Restate's
+    form, to the invocations whose scope and limit key match `pattern` ("scope/l1/l2",
+    `*` matching anything). `limit_by` splits it into one limit per group: None (one for
+    all), "key", "key_prefix:N", "key_before:SEP", "limit_key". `concurrency` bounds the
+    invocations of a group that started and did not end; `rate_count` per
+    `rate_period_ms` (at most `rate_burst` at once) bounds how fast they start.
+    `priority` is the default priority of the invocations it applies to.
+    """
+
+    id: str
+    source: str  # "code" | "api" | "restate"
+    service: str | None = None
+    handler: str | None = None
+    pattern: str | None = None
+    limit_by: str | None = None
+    concurrency: int | None = None
+    rate_count: int | None = None
+    rate_period_ms: int | None = None
+    rate_burst: int | None = None
+    priority: int | None = None
+    description: str | None = None
+    disabled: bool = False
+    version: int = 1
+    modified_at: int = 0
+
+
 # ---- per-table interfaces ----------------------------------------------------
 
 
@@ -372,6 +404,36 @@ class ScheduleTable(Protocol):
         ...
 
 
+class LimitTable(Protocol):
+    """Flow-control rules and their state: slots held by started invocations, the queue of
+    limited ones (highest priority first, then oldest), and rate-limit token buckets.
+    `group` names one limit of a rule split by `limit_by` ("" when it is not split)."""
+
+    def put_limit_rule(self, row: LimitRuleRow) -> None: ...
+    def get_limit_rule(self, rule_id: str) -> LimitRuleRow | None: ...
+    def list_limit_rules(self) -> list[LimitRuleRow]: ...
+    def delete_limit_rule(self, rule_id: str) -> None: ...
+    def add_limit_slot(self, rule_id: str, group: str, invocation_id: str) -> None: ...
+    def has_limit_slots(self, invocation_id: str) -> bool: ...
+    def count_limit_slots(self, rule_id: str, group: str) -> int: ...
+    def release_limits_of(self, invocation_id: str) -> list[tuple[str, str]]:
+        """Drop the invocation's slots and queue entries; the (rule, group) of its slots."""
+        ...
+
+    def push_limit_waiter(
+        self, rule_id: str, group: str, priority: int, invocation_id: str
+    ) -> None: ...
+    def first_limit_waiter(self, rule_id: str, group: str) -> str | None: ...
+    def delete_limit_waiter(self, rule_id: str, invocation_id: str) -> None: ...
+    def count_limit_waiters(self, rule_id: str, group: str) -> int: ...
+    def limit_waiters_of_rule(self, rule_id: str) -> list[str]: ...
+    def get_limit_bucket(self, rule_id: str, group: str) -> tuple[float, int] | None: ...
+    def put_limit_bucket(self, rule_id: str, group: str, tokens: float, at: int) -> None: ...
+    def delete_limit_state(self, rule_id: str) -> None:
+        """Drop every slot, queue entry and bucket of a rule."""
+        ...
+
+
 class ReadTxn(
     DeploymentTable,
     ServiceTable,
@@ -384,6 +446,7 @@ class ReadTxn(
     WaiterTable,
     PromiseTable,
     ScheduleTable,
+    LimitTable,
     Protocol,
 ):
     """Every table. Reads see a consistent snapshot; writes only work in `Store.write`."""

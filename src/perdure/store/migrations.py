@@ -21,6 +21,7 @@ MIGRATION_NAMES: tuple[str, ...] = (
     "0003_introspection_views",
     "0004_inbox_state_mutations",
     "0005_schedules",
+    "0006_flow_control",
 )
 
 

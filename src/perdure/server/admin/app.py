@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from perdure import __version__
 from perdure.protocol.identity import RequestSigner
-from perdure.server.admin import invocations, schedules
+from perdure.server.admin import invocations, limits, schedules
 from perdure.server.admin.deployment_routes import DeploymentRoutes
 from perdure.server.admin.errors import AdminError, admin_error
 from perdure.server.admin.openapi import ADMIN_OPENAPI
@@ -20,7 +20,7 @@ from perdure.server.auth import ADMIN_COOKIE, BearerAuth
 from perdure.server.clock import Clock
 from perdure.server.config import ServerConfig
 from perdure.server.console import Console
-from perdure.server.engine import Submit, SyncCodeSchedules
+from perdure.server.engine import Submit, SyncCodeLimits, SyncCodeSchedules
 from perdure.server.http import (
     BodyTooLarge,
     Receive,
@@ -155,7 +155,10 @@ class AdminApp:
             if method != "GET" and answer.status < 300:
                 # Schedules declared in code came or went with the deployment's manifest.
                 await self._submit(SyncCodeSchedules())
+                await self._submit(SyncCodeLimits())
             return answer
+        if parts[:1] == ["limits"]:
+            return await limits.route(request, parts[1:], self._store, self._submit)
         if parts[:1] == ["schedules"]:
             return await schedules.route(request, parts[1:], self._store, self._submit)
         if len(parts) == 3 and parts[0] == "services" and parts[2] == "state":

@@ -15,7 +15,8 @@ this package, never its modules:
 Inside: `txn` (the per-command context), `lifecycle` (the status table), `invocations`
 (create, attempt, retry, complete), `frames` and `calls` (what a deployment sends),
 `attach`, `promises`, `signals`, `control` (operator actions), `retention`, `schedules`
-(cron ticks; `cron`, `schedule_commands`).
+(cron ticks; `cron`, `schedule_commands`), `flow_gate` and `flow` (concurrency and rate
+limits, priority; `flow_commands`), `timer_kinds` (which module fires which timer).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from perdure.server.engine.errors import (
     NotFound,
     NotStarted,
 )
+from perdure.server.engine.flow_commands import DeleteLimitRules, PutLimitRule, SyncCodeLimits
 from perdure.server.engine.ids import (
     choose_invocation_id,
     idempotent_invocation_id,
@@ -96,6 +98,7 @@ __all__ = [
     "ControlResult",
     "ControlSchedule",
     "CreateSchedule",
+    "DeleteLimitRules",
     "Effect",
     "Engine",
     "EngineError",
@@ -110,6 +113,7 @@ __all__ = [
     "NotStarted",
     "NotificationCommitted",
     "PartitionProcessor",
+    "PutLimitRule",
     "Recover",
     "ReplaceState",
     "ResultWaiters",
@@ -119,6 +123,7 @@ __all__ = [
     "StartAttempt",
     "StateChange",
     "Submit",
+    "SyncCodeLimits",
     "SyncCodeSchedules",
     "Target",
     "TimerService",

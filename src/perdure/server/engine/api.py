@@ -14,11 +14,13 @@ from perdure.server.clock import Clock
 from perdure.server.config import ServerConfig
 from perdure.server.engine import (
     control,
+    flow,
     frames,
     invocations,
     retention,
     schedules,
     signals,
+    timer_kinds,
 )
 from perdure.server.engine.commands import (
     AttemptFailed,
@@ -33,6 +35,7 @@ from perdure.server.engine.commands import (
     ReplaceState,
     SdkFrames,
 )
+from perdure.server.engine.flow_commands import DeleteLimitRules, PutLimitRule, SyncCodeLimits
 from perdure.server.engine.schedule_commands import (
     BackfillSchedule,
     ControlSchedule,
@@ -55,7 +58,7 @@ _HANDLERS: dict[type[Any], Callable[[EngineTxn, Any], Any]] = {
     Invoke: invocations.invoke,
     SdkFrames: frames.apply_sdk_frames,
     AttemptFailed: invocations.on_attempt_failed,
-    FireTimer: schedules.fire_timer,  # schedule ticks there, other timers in invocations
+    FireTimer: timer_kinds.fire_timer,
     Recover: invocations.recover,
     CompleteSignal: signals.on_complete_signal,
     InvocationControl: control.apply,
@@ -65,6 +68,9 @@ _HANDLERS: dict[type[Any], Callable[[EngineTxn, Any], Any]] = {
     ControlSchedule: schedules.control,
     BackfillSchedule: schedules.backfill,
     SyncCodeSchedules: schedules.sync_code,
+    PutLimitRule: flow.put_rule,
+    DeleteLimitRules: flow.delete_rules,
+    SyncCodeLimits: flow.sync_code,
 }
 
 
@@ -78,5 +84,7 @@ class Engine:
         run only after `txn` committed. Refusals raise `EngineError`."""
         tx = EngineTxn(txn, self.config, self.clock.now_ms())
         reply: R = _HANDLERS[type(command)](tx, command)
-        schedules.on_ended(tx)  # a buffered tick waits for an invocation that ended here
+        # What waited for an invocation that ended here: a buffered tick, a limit's queue.
+        schedules.on_ended(tx)
+        flow.on_ended(tx)
         return Applied(reply, tx.finish())

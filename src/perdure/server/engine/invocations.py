@@ -18,6 +18,7 @@ from perdure.protocol.framing import encode_frame
 from perdure.protocol.ids import InvocationId, random_seed_for
 from perdure.protocol.messages import MessageType, encode_message
 from perdure.protocol.versions import choose_protocol_version
+from perdure.server.engine import flow_gate
 from perdure.server.engine.commands import (
     AttemptFailed,
     AttemptPlan,
@@ -153,7 +154,10 @@ def enqueue(tx: EngineTxn, row: InvocationRow) -> InvocationRow:
 
 
 def start_attempt(tx: EngineTxn, row: InvocationRow) -> InvocationRow:
-    """Begin a new attempt (epoch + 1), store the row, emit the plan."""
+    """Begin a new attempt (epoch + 1), store the row, emit the plan. A first attempt
+    waits (`limited`) while a flow-control limit of it is used up."""
+    if row.attempt == 0 and not flow_gate.admit(tx, row):
+        return tx.put(tx.move(row, Event.LIMITED))
     info = tx.service_info(row.service)
     deployment = None
     if row.deployment_id is not None:

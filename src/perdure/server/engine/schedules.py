@@ -20,11 +20,11 @@ import json
 import logging
 from dataclasses import replace
 
-from perdure.server.engine.commands import FireTimer, InvocationEnded
+from perdure.server.engine.commands import InvocationEnded
 from perdure.server.engine.cron import Cron, iso
 from perdure.server.engine.errors import Conflict, InvalidRequest, NotFound
 from perdure.server.engine.ids import choose_invocation_id
-from perdure.server.engine.invocations import create_invocation, fire_timer as fire_other
+from perdure.server.engine.invocations import create_invocation
 from perdure.server.engine.lifecycle import InvocationStatus as S
 from perdure.server.engine.schedule_commands import (
     CATCH_UPS,
@@ -258,15 +258,10 @@ def _with_spec(row: ScheduleRow, spec: ScheduleSpec) -> ScheduleRow:
 # ---- ticks ------------------------------------------------------------------------------------
 
 
-def fire_timer(tx: EngineTxn, cmd: FireTimer) -> None:
-    """A timer fired: a schedule's tick here, any other kind in `invocations`."""
-    timer = tx.store.get_timer(cmd.timer_id)
-    if timer is None or timer.kind != TimerKind.SCHEDULE:
-        fire_other(tx, cmd)
-        return
-    tx.store.delete_timer(timer.id or cmd.timer_id)
+def fire_tick(tx: EngineTxn, timer: TimerRow) -> None:
+    """A schedule's timer fired: handle every tick due since (catch-up, overlap)."""
     row = tx.store.get_schedule(timer.invocation_id.removeprefix(_TIMER_PREFIX))
-    if row is None or row.paused or row.timer_id != cmd.timer_id or row.next_fire_at is None:
+    if row is None or row.paused or row.timer_id != timer.id or row.next_fire_at is None:
         return  # deleted, paused or re-armed since: this timer is stale
     cron = Cron.parse(row.cron, row.timezone)
     due = [row.next_fire_at, *cron.ticks(row.next_fire_at, tx.now, MAX_TICKS_PER_COMMAND)]

@@ -1,5 +1,7 @@
-"""Introspection views of perdure's own features (no restate-server counterpart): cron
-schedules. Installed with the others (`views.install_views`), readable by `POST /query`."""
+"""Introspection views of perdure's own features: cron schedules (`sys_schedule`), flow
+control (`sys_limit`: per rule and group, how many invocations run and how many are
+queued; `sys_rules`: the Restate-style pattern rules, as restate-server 1.7 names them).
+Installed with the others (`views.install_views`), readable by `POST /query`."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ def ts_sql(column: str) -> str:
     return f"strftime('%Y-%m-%dT%H:%M:%fZ', {column} / 1000.0, 'unixepoch')"
 
 
-FEATURE_VIEW_NAMES: tuple[str, ...] = ("sys_schedule",)
+FEATURE_VIEW_NAMES: tuple[str, ...] = ("sys_schedule", "sys_limit", "sys_rules")
 
 FEATURE_VIEWS_SQL = f"""
 CREATE VIEW sys_schedule AS
@@ -37,4 +39,39 @@ SELECT
     {ts_sql("s.modified_at")} AS modified_at
 FROM schedules AS s
 LEFT JOIN invocations AS i ON i.id = s.last_invocation_id
+
+;
+CREATE VIEW sys_limit AS
+SELECT
+    r.id AS rule,
+    r.source AS source,
+    r.service AS service_name,
+    r.handler AS handler_name,
+    r.pattern AS pattern,
+    r.limit_by AS limit_by,
+    r.concurrency AS concurrency,
+    r.rate_count AS rate_count,
+    r.rate_period_ms AS rate_period_ms,
+    r.rate_burst AS rate_burst,
+    r.priority AS priority,
+    r.disabled AS disabled,
+    g.grp AS limit_group,
+    (SELECT COUNT(*) FROM limit_slots s WHERE s.rule_id = r.id AND s.grp = g.grp) AS running,
+    (SELECT COUNT(*) FROM limit_waiters w WHERE w.rule_id = r.id AND w.grp = g.grp) AS queued
+FROM limit_rules AS r
+LEFT JOIN (
+    SELECT rule_id, grp FROM limit_slots UNION SELECT rule_id, grp FROM limit_waiters
+) AS g ON g.rule_id = r.id;
+
+CREATE VIEW sys_rules AS
+SELECT
+    r.pattern AS pattern,
+    r.concurrency AS concurrency,
+    r.description AS description,
+    r.disabled AS disabled,
+    r.version AS version,
+    {ts_sql("r.modified_at")} AS last_modified,
+    r.modified_at AS last_modified_millis_since_epoch
+FROM limit_rules AS r
+WHERE r.pattern IS NOT NULL
 """

@@ -25,6 +25,7 @@ from perdure.store.api import (
     WaiterRow,
 )
 from perdure.store.rowcache import RowCache
+from perdure.store.sqlite.limit_tables import LimitTables
 from perdure.store.sqlite.schedule_tables import ScheduleTables
 
 _INVOCATION_COLUMNS = [f.name for f in fields(InvocationRow)]
@@ -98,7 +99,7 @@ def _service_from_row(row: Sequence[object]) -> ServiceRow:
     )
 
 
-class SqliteTxn(ScheduleTables):
+class SqliteTxn(ScheduleTables, LimitTables):
     """Implements `perdure.store.api.WriteTxn` on a connection inside a transaction; the
     writer's transactions go through its `RowCache` for invocation rows."""
 

@@ -5,6 +5,7 @@
 import { formatTime } from "./format.js";
 import * as invocation from "./pages/invocation.js";
 import * as invocations from "./pages/invocations.js";
+import * as limits from "./pages/limits.js";
 import * as overview from "./pages/overview.js";
 import * as schedules from "./pages/schedules.js";
 import * as services from "./pages/services.js";
@@ -22,6 +23,7 @@ const ROUTES = [
   [/^\/ui\/workflows\/?$/, workflows, "workflows"],
   [/^\/ui\/services\/?$/, services, "services"],
   [/^\/ui\/schedules\/?$/, schedules, "schedules"],
+  [/^\/ui\/limits\/?$/, limits, "limits"],
   [/^\/ui\/sql\/?$/, sql, "sql"],
 ];
 

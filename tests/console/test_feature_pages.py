@@ -1,5 +1,6 @@
-"""The console's schedules page, against its own `perdure dev` hosting an app with a code
-schedule: ticks show up live, pause / resume / trigger act on the server."""
+"""The console's schedules and limits pages, against their own `perdure dev` hosting an app
+with a code schedule and a limit: ticks show up live, pause / resume / trigger act on the
+server, running and queued invocations of a limit are counted."""
 
 from __future__ import annotations
 
@@ -67,3 +68,14 @@ def test_the_schedules_page_shows_and_controls_schedules(
     started = notice.inner_text().rsplit(" ", 1)[1]
     attached = httpx.get(f"{scheduled.ingress_url}/restate/invocation/{started}/attach", timeout=10)
     assert attached.status_code == 200 and attached.json().startswith("daily at ")
+
+
+def test_the_limits_page_shows_running_and_queued(tab: Page, scheduled: PerdureServer) -> None:
+    for _ in range(3):
+        sent = httpx.post(f"{scheduled.ingress_url}/Reports/slow/send", json=30, timeout=10)
+        assert sent.status_code == 202
+    tab.goto(f"{scheduled.admin_url}/ui/limits")
+    row = tab.locator('#limits tr[data-rule="code:Reports/slow"]')
+    expect(row).to_contain_text("Reports/slow")
+    expect(row.locator("td.num").nth(1)).to_have_text("1")  # running
+    expect(row.locator("td.num").nth(2)).to_have_text("2")  # queued

@@ -1,4 +1,5 @@
-"""`perdure schedules …` against `perdure dev` hosting an app with a code schedule."""
+"""`perdure schedules …` and `perdure limits …` against `perdure dev` hosting an app with a
+code schedule and a concurrency limit."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -29,8 +31,8 @@ def dev(tmp_path: Path) -> Iterator[PerdureServer]:
         server.stop()
 
 
-def run(dev: PerdureServer, *args: str) -> str:
-    result = CliRunner().invoke(cli, ["schedules", *args, "--admin-url", dev.admin_url])
+def run(dev: PerdureServer, *args: str, group: str = "schedules") -> str:
+    result = CliRunner().invoke(cli, [group, *args, "--admin-url", dev.admin_url])
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -61,3 +63,28 @@ def test_the_cli_lists_creates_and_controls_schedules(dev: PerdureServer) -> Non
         cli, ["schedules", "describe", "weekly", "--admin-url", dev.admin_url]
     )
     assert failed.exit_code == 1 and "not found" in failed.output
+
+
+def test_the_cli_lists_limits_with_running_and_queued(dev: PerdureServer) -> None:
+    ingress = httpx.Client(base_url=dev.ingress_url, timeout=10)
+    for _ in range(3):
+        assert ingress.post("/Reports/slow/send", json=30).status_code == 202
+
+    def usage() -> list[dict[str, object]] | None:
+        rules = {r["id"]: r for r in json.loads(limits(dev, "list", "--json"))}
+        groups = rules["code:Reports/slow"]["groups"]
+        return groups if groups and groups[0]["queued"] == 2 else None
+
+    groups = eventually_sync(usage, what="two invocations queued behind the limit")
+    assert groups == [{"group": "", "running": 1, "queued": 2}]
+    table = limits(dev, "list")
+    assert "code:Reports/slow" in table and "Reports/slow" in table
+    out = limits(dev, "set", "reports", "Reports", "--rate", "5/1s", "--burst", "2")
+    assert out.strip() == "Set limit reports (version 1)."
+    assert "5/1000ms burst 2" in limits(dev, "list")
+    assert "Deleted limit reports." in limits(dev, "delete", "reports")
+    ingress.close()
+
+
+def limits(dev: PerdureServer, *args: str) -> str:
+    return run(dev, *args, group="limits")
