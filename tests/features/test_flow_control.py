@@ -34,6 +34,15 @@ class World:
         paced = perdure.Service("Paced", rate=perdure.Rate(20, per=timedelta(seconds=1)))
         ordered = perdure.Service("Ordered", concurrency=1)
         tenants = perdure.VirtualObject("Tenant")
+        scoped = perdure.Service("Scoped")
+
+        @scoped.handler()
+        async def hit(ctx: perdure.Context) -> str:
+            group = "scoped:" + ctx.request().headers["x-perdure-limit-key"]
+            self.enter(group)
+            await asyncio.sleep(0.3)  # long enough that unlimited calls overlap
+            self.leave(group)
+            return group
 
         @limited.handler()
         async def work(ctx: perdure.Context, n: int) -> int:
@@ -62,7 +71,7 @@ class World:
             self.leave(tenant)
             return ctx.key()
 
-        return perdure.app([limited, paced, ordered, tenants])
+        return perdure.app([limited, paced, ordered, tenants, scoped])
 
 
 async def query(server: Server, sql: str) -> list[dict[str, object]]:
@@ -176,3 +185,29 @@ async def test_limits_through_the_admin_api(tmp_path: Path) -> None:
         gone = await admin.post("/limits/rules/bulk-delete", json=[{"pattern": "*"}])
         assert gone.json() == ["*"]
         assert await query(server, "SELECT pattern FROM sys_rules") == []
+
+
+async def test_a_restate_pattern_rule_limits_by_scope_and_limit_key(tmp_path: Path) -> None:
+    world = World()
+    async with embedded_server(world.app(), tmp_path / "data") as server:
+        rule = [{"pattern": "s/*", "limits": {"concurrency": 1}}]
+        assert (await server.admin.put("/limits/rules", json=rule)).status_code == 200
+        calls = [
+            server.ingress.post(
+                "/Scoped/hit", headers={"x-perdure-scope": scope, "x-perdure-limit-key": key}
+            )
+            for scope, key in [
+                ("s", "a"),
+                ("s", "a"),
+                ("s", "a"),
+                ("s", "b"),
+                ("s", "b"),
+                ("t", "c"),
+                ("t", "c"),
+            ]
+        ]
+        responses = await asyncio.gather(*calls)
+    assert all(r.status_code == 200 for r in responses)
+    # One at a time per limit key in scope "s"; scope "t" is not limited by the rule.
+    assert world.most["scoped:a"] == 1 and world.most["scoped:b"] == 1
+    assert world.most["scoped:c"] == 2

@@ -66,6 +66,9 @@ class ServerConfig:
     # Bearer tokens guarding the admin API and the ingress (None: open, restate's default).
     admin_token: str | None = field(default=None, repr=False)
     ingress_token: str | None = field(default=None, repr=False)
+    # Drive deployments that advertise service protocol V7 in V7 (else at most V6, as
+    # restate-server 1.7 does unless RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7 is set).
+    protocol_v7: bool = True
 
     @classmethod
     def build(cls, env: Mapping[str, str] | None = None, /, **flags: object) -> ServerConfig:
@@ -102,6 +105,11 @@ class ServerConfig:
         ):
             if var in env:
                 values[name] = _duration(var, env[var])
+        if "RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7" in env:
+            values["protocol_v7"] = _bool(
+                "RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7",
+                env["RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7"],
+            )
         if "RESTATE_WORKER__INVOKER__DISABLE_EAGER_STATE" in env:
             values["disable_eager_state"] = _bool(
                 "RESTATE_WORKER__INVOKER__DISABLE_EAGER_STATE",

@@ -18,11 +18,12 @@ from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.errors import PROTOCOL_VIOLATION, UNSUPPORTED_FEATURE, UnknownMessageType
 from perdure.protocol.framing import Frame
 from perdure.protocol.messages import MessageType, decode_payload, parse_type
-from perdure.server.engine import attach, calls, promises, signals
+from perdure.server.engine import attach, calls, promises, signals, v7
 from perdure.server.engine.commands import SdkFrames
 from perdure.server.engine.errors import AttemptFailure
 from perdure.server.engine.invocations import attempt_failed, complete, start_attempt, target_of
 from perdure.server.engine.lifecycle import Event, InvocationStatus as S
+from perdure.server.engine.results import failure_result
 from perdure.server.engine.txn import EngineTxn
 from perdure.store.api import InvocationRow, TimerKind, TimerRow
 
@@ -99,15 +100,28 @@ class _FrameHandler:
             self.command(message_type, frame.payload, message)
             return False
         if isinstance(message, pb.ProposeRunCompletionMessage):
-            self.propose_run_completion(message)
+            self.propose_run_completion(message, frame.requested_ack)
             return False
+        if message_type == MessageType.AWAITING_ON:
+            return False  # V7: a hint of what the handler awaits; nothing to store
         if isinstance(message, pb.SuspensionMessage):
             self.suspend(message)
             return True
         if isinstance(message, pb.ErrorMessage):
             delay = message.next_retry_delay if message.HasField("next_retry_delay") else None
             text = message.message or f"error {message.code}"
-            attempt_failed(self.tx, self.row, message.code, text, delay)
+            if message.behavior == pb.PAUSE and self.row.protocol_version == 7:
+                self.tx.put(
+                    replace(
+                        self.tx.move(self.row, Event.RETRIES_EXHAUSTED),
+                        last_failure=text,
+                        last_failure_code=message.code,
+                    )
+                )
+            elif message.behavior == pb.FAIL and self.row.protocol_version == 7:
+                complete(self.tx, self.row, failure_result(message.code, text))
+            else:
+                attempt_failed(self.tx, self.row, message.code, text, delay)
             return True
         if message_type == MessageType.END:
             if self.row.result is None:
@@ -236,7 +250,9 @@ class _FrameHandler:
 
     # ---- control messages ------------------------------------------------------------------
 
-    def propose_run_completion(self, message: pb.ProposeRunCompletionMessage) -> None:
+    def propose_run_completion(
+        self, message: pb.ProposeRunCompletionMessage, requested_ack: bool = False
+    ) -> None:
         completion_id = message.result_completion_id
         if self.tx.store.has_completion(self.row.id, completion_id, MessageType.RUN_COMPLETION):
             # One recorded result per step (S4): a second proposal is ignored.
@@ -247,19 +263,25 @@ class _FrameHandler:
             notification.failure.CopyFrom(message.failure)
         else:
             notification.value.content = message.value
+        if requested_ack and (self.row.protocol_version or 0) >= 7:
+            ack = (v7.ACK_TYPE, v7.ack_payload(completion_id))
+            self.tx.forward_as[self.row.journal_length] = ack
         self.append_notification(MessageType.RUN_COMPLETION, notification)
 
     def suspend(self, message: pb.SuspensionMessage) -> None:
-        completions = tuple(message.waiting_completions)
-        waiting_signals = tuple(message.waiting_signals)
-        if not completions and not waiting_signals and not message.waiting_named_signals:
+        completions, waiting_signals, names = v7.waits(message)
+        if not completions and not waiting_signals and not names:
             raise AttemptFailure(PROTOCOL_VIOLATION, "suspension waits on nothing")
         store = self.tx.store
-        if store.has_notification(self.row.id, completions, waiting_signals, self.known):
+        if store.has_notification(
+            self.row.id, completions, waiting_signals, self.known
+        ) or v7.named_signal_stored(self.tx, self.row.id, names, self.known):
             # The race: what it waits for was stored after its replay; resume at once. One
             # it replayed (e.g. the cancel signal every await also waits on) cannot wake it.
             start_attempt(self.tx, self.row)
             return
+        if names:
+            waiting_signals = (*waiting_signals, v7.NAMED_SIGNAL)
         row = self.tx.move(self.row, Event.SUSPENDED)
         self.row = self.tx.put(
             replace(row, waiting_completions=completions, waiting_signals=waiting_signals)

@@ -17,9 +17,10 @@ from perdure.protocol.messages import MessageType
 from perdure.server.engine import control
 from perdure.server.engine.commands import CompleteSignal
 from perdure.server.engine.errors import NotFound
-from perdure.server.engine.invocations import notify
+from perdure.server.engine.invocations import notify, start_attempt
 from perdure.server.engine.lifecycle import InvocationStatus as S
 from perdure.server.engine.txn import EngineTxn
+from perdure.server.engine.v7 import NAMED_SIGNAL
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,11 @@ def deliver(tx: EngineTxn, target_id: str, notification: pb.NotificationTemplate
         logger.debug("signal for completed invocation %s dropped", target_id)
         return True
     notify(tx, row.id, MessageType.SIGNAL, notification.SerializeToString(), signal_id=index)
+    if which == "signal_name":
+        # A named signal wakes an invocation suspended on any named signal (v7.NAMED_SIGNAL).
+        row = tx.get(target_id)
+        if row is not None and row.status == S.SUSPENDED and NAMED_SIGNAL in row.waiting_signals:
+            start_attempt(tx, row)
     return True
 
 
