@@ -1,10 +1,11 @@
-"""The schedule and flow-control tables, the same on every store (and their views)."""
+"""The schedule, flow-control and subscription tables, the same on every store (and their
+views)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from perdure.store.api import LimitRuleRow, ScheduleRow, Store, WriteTxn
+from perdure.store.api import LimitRuleRow, ScheduleRow, Store, SubscriptionRow, WriteTxn
 
 SCHEDULE = ScheduleRow(
     name="nightly",
@@ -136,3 +137,26 @@ async def test_the_feature_views_read_alike(store: Store) -> None:
     assert schedules.rows == [("nightly", "Reports/build", 0, "2027-01-15T08:00:00.000Z", 0)]
     rules = await store.query("SELECT pattern, concurrency, disabled, version FROM sys_rules")
     assert rules.rows == [("a/*", 4, 0, 3)]
+
+
+async def test_subscriptions_and_their_offsets(store: Store) -> None:
+    row = SubscriptionRow("sub_1a", "kafka://c/t", "service://S/h", {"x": "1"}, 7)
+
+    def write(txn: WriteTxn) -> None:
+        txn.put_subscription(row)
+        txn.put_subscription_offset("sub_1a", 0, 10, 12)
+        txn.put_subscription_offset("sub_1a", 1, 3, 3)
+        txn.put_subscription_offset("sub_1a", 0, 11, 12)
+
+    await store.write(write)
+    assert await store.read(lambda txn: txn.get_subscription("sub_1a")) == row
+    assert await store.read(lambda txn: txn.list_subscriptions()) == [row]
+    offsets = await store.read(lambda txn: txn.subscription_offsets("sub_1a"))
+    assert offsets == {0: (11, 12), 1: (3, 3)}
+    lag = await store.query(
+        "SELECT partition, committed_offset, lag FROM sys_subscription ORDER BY partition"
+    )
+    assert lag.rows == [(0, 11, 1), (1, 3, 0)]
+    await store.write(lambda txn: txn.delete_subscription("sub_1a"))
+    assert await store.read(lambda txn: txn.subscription_offsets("sub_1a")) == {}
+    assert await store.read(lambda txn: txn.get_subscription("sub_1a")) is None

@@ -1,5 +1,6 @@
-"""`perdure schedules …` and `perdure limits …` against `perdure dev` hosting an app with a
-code schedule and a concurrency limit."""
+"""`perdure schedules …`, `perdure limits …` and `perdure subscriptions …` against
+`perdure dev` hosting an app with a code schedule and a concurrency limit (and, for
+subscriptions, a Kafka-protocol broker on loopback)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from perdure.cli.main import cli
+from tests.support.kafka_broker import KafkaBroker
 from tests.support.perdure import PerdureServer
 from tests.support.polling import eventually_sync
 
@@ -88,3 +90,41 @@ def test_the_cli_lists_limits_with_running_and_queued(dev: PerdureServer) -> Non
 
 def limits(dev: PerdureServer, *args: str) -> str:
     return run(dev, *args, group="limits")
+
+
+def test_the_cli_creates_lists_and_deletes_subscriptions(tmp_path: Path) -> None:
+    from confluent_kafka import Producer
+
+    broker = KafkaBroker(tmp_path, {"names": 1})
+    broker.start()
+    clusters = f'[{{name="local",brokers=["{broker.bootstrap}"]}}]'
+    env = {
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        "RESTATE_INGRESS__KAFKA_CLUSTERS": clusters,
+    }
+    server = PerdureServer(tmp_path / "dev", env, app=APP, data_dir=tmp_path / "dev" / "d")
+    server.start()
+    try:
+        out = run(server, "create", "kafka://local/names", "service://Reports/build",
+                  "--option", "auto.offset.reset=earliest", group="subscriptions")  # fmt: skip
+        assert out.startswith("Created subscription sub_1")
+        producer = Producer({"bootstrap.servers": broker.bootstrap})
+        for name in ("ann", "bob", "cy"):
+            producer.produce("names", value=json.dumps(name))
+        assert producer.flush(10) == 0
+
+        def caught_up() -> list[dict[str, object]] | None:
+            rows = json.loads(run(server, "list", "--json", group="subscriptions"))
+            return rows if rows and rows[0].get("committed_offset") == 3 else None
+
+        [row] = eventually_sync(caught_up, what="the three records to be ingested")
+        assert row["lag"] == 0 and row["partition"] == 0
+        assert "kafka://local/names" in run(server, "list", group="subscriptions")
+        sub_id = str(row["id"])
+        assert f"Deleted subscription {sub_id}." in run(
+            server, "delete", sub_id, group="subscriptions"
+        )
+        assert "No subscriptions." in run(server, "list", group="subscriptions")
+    finally:
+        server.stop()
+        broker.stop()

@@ -191,3 +191,8 @@ def awakeable_id_str(raw_invocation_id: bytes, signal_index: int) -> str:
 
 def new_deployment_id() -> str:
     return DEPLOYMENT_ID_PREFIX + base62_encode(new_ulid(), _UUID_CHARS)
+
+
+def new_subscription_id() -> str:
+    """`sub_1…`, shaped like restate's subscription ids."""
+    return "sub_1" + base62_encode(new_ulid(), _UUID_CHARS)

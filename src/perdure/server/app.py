@@ -40,6 +40,7 @@ from perdure.server.http_server import serve_http
 from perdure.server.ingress.app import IngressApp
 from perdure.server.invoker import Invoker
 from perdure.server.observe.metrics import ServerMetrics
+from perdure.server.kafka.runner import SubscriptionRunner
 from perdure.server.stores import describe_store, open_store
 from perdure.store.api import Store
 
@@ -90,6 +91,9 @@ class Components:
                 load_private_key_pem(config.request_identity_key_file.read_bytes())
             )
         self.ingress = IngressApp(config, store, self.processor.submit, self.waiters)
+        self.subscriptions = SubscriptionRunner(
+            store, self.processor.submit, config.kafka_clusters
+        )
         self.admin = AdminApp(
             config, store, clock, signer, self.processor.submit, metrics=self.render_metrics
         )
@@ -131,6 +135,7 @@ class Components:
             group.create_task(self.invoker.run(), name="invoker")
             interval = self.config.cleanup_interval_ms
             group.create_task(_cleaner(self.processor, self.clock, interval), name="cleaner")
+            group.create_task(self.subscriptions.run(), name="subscriptions")
             for timer in await self.store.read(lambda txn: txn.all_timers()):
                 assert timer.id is not None
                 self.timers.arm(timer.id, timer.due_at)

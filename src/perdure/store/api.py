@@ -280,6 +280,18 @@ class LimitRuleRow:
     modified_at: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class SubscriptionRow:
+    """A Kafka subscription: records of `source` (``kafka://CLUSTER/TOPIC``) invoke `sink`
+    (``service://SERVICE/HANDLER``); `options` go to the consumer (librdkafka names)."""
+
+    id: str
+    source: str
+    sink: str
+    options: dict[str, str]
+    created_at: int
+
+
 # ---- per-table interfaces ----------------------------------------------------
 
 
@@ -434,6 +446,26 @@ class LimitTable(Protocol):
         ...
 
 
+class SubscriptionTable(Protocol):
+    """Kafka subscriptions and, per partition, the next offset to ingest (every record
+    before it has its invocation) and the high watermark last seen (for the lag)."""
+
+    def put_subscription(self, row: SubscriptionRow) -> None: ...
+    def get_subscription(self, subscription_id: str) -> SubscriptionRow | None: ...
+    def list_subscriptions(self) -> list[SubscriptionRow]: ...
+    def delete_subscription(self, subscription_id: str) -> None:
+        """Drop the subscription and its offsets."""
+        ...
+
+    def subscription_offsets(self, subscription_id: str) -> dict[int, tuple[int, int]]:
+        """partition -> (next offset, high watermark)."""
+        ...
+
+    def put_subscription_offset(
+        self, subscription_id: str, partition: int, next_offset: int, high_watermark: int
+    ) -> None: ...
+
+
 class ReadTxn(
     DeploymentTable,
     ServiceTable,
@@ -447,6 +479,7 @@ class ReadTxn(
     PromiseTable,
     ScheduleTable,
     LimitTable,
+    SubscriptionTable,
     Protocol,
 ):
     """Every table. Reads see a consistent snapshot; writes only work in `Store.write`."""

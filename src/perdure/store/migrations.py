@@ -22,6 +22,7 @@ MIGRATION_NAMES: tuple[str, ...] = (
     "0004_inbox_state_mutations",
     "0005_schedules",
     "0006_flow_control",
+    "0007_subscriptions",
 )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from perdure import __version__
 from perdure.protocol.identity import RequestSigner
-from perdure.server.admin import invocations, limits, schedules
+from perdure.server.admin import invocations, limits, schedules, subscriptions
 from perdure.server.admin.deployment_routes import DeploymentRoutes
 from perdure.server.admin.errors import AdminError, admin_error
 from perdure.server.admin.openapi import ADMIN_OPENAPI
@@ -157,6 +157,10 @@ class AdminApp:
                 await self._submit(SyncCodeSchedules())
                 await self._submit(SyncCodeLimits())
             return answer
+        if parts[:1] == ["subscriptions"]:
+            return await subscriptions.route(
+                request, parts[1:], self._store, self._submit, self._config.kafka_clusters
+            )
         if parts[:1] == ["limits"]:
             return await limits.route(request, parts[1:], self._store, self._submit)
         if parts[:1] == ["schedules"]:

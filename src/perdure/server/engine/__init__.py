@@ -16,7 +16,8 @@ Inside: `txn` (the per-command context), `lifecycle` (the status table), `invoca
 (create, attempt, retry, complete), `frames` and `calls` (what a deployment sends),
 `attach`, `promises`, `signals`, `control` (operator actions), `retention`, `schedules`
 (cron ticks; `cron`, `schedule_commands`), `flow_gate` and `flow` (concurrency and rate
-limits, priority; `flow_commands`), `timer_kinds` (which module fires which timer).
+limits, priority; `flow_commands`), `subscriptions` (Kafka records become invocations;
+`subscription_commands`), `timer_kinds` (which module fires which timer).
 """
 
 from __future__ import annotations
@@ -75,6 +76,13 @@ from perdure.server.engine.schedule_commands import (
 from perdure.server.engine.schedules import METADATA_KEY as SCHEDULES_METADATA_KEY
 from perdure.server.engine.services import ServiceInfo, Target
 from perdure.server.engine.state_hash import state_version
+from perdure.server.engine.subscription_commands import (
+    CreateSubscription,
+    DeleteSubscription,
+    IngestRecords,
+    KafkaRecord,
+)
+from perdure.server.engine.subscriptions import parse_sink, parse_source
 from perdure.server.engine.timers import TimerService
 from perdure.server.engine.waiters import ResultWaiters
 
@@ -98,17 +106,21 @@ __all__ = [
     "ControlResult",
     "ControlSchedule",
     "CreateSchedule",
+    "CreateSubscription",
     "DeleteLimitRules",
+    "DeleteSubscription",
     "Effect",
     "Engine",
     "EngineError",
     "FireTimer",
+    "IngestRecords",
     "InvalidRequest",
     "InvocationControl",
     "InvocationEnded",
     "InvocationStatus",
     "Invoke",
     "InvokeReply",
+    "KafkaRecord",
     "NotFound",
     "NotStarted",
     "NotificationCommitted",
@@ -132,6 +144,8 @@ __all__ = [
     "expires_at",
     "failure_result",
     "idempotent_invocation_id",
+    "parse_sink",
+    "parse_source",
     "state_version",
     "workflow_invocation_id",
 ]

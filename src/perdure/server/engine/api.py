@@ -20,6 +20,7 @@ from perdure.server.engine import (
     retention,
     schedules,
     signals,
+    subscriptions,
     timer_kinds,
 )
 from perdure.server.engine.commands import (
@@ -41,6 +42,11 @@ from perdure.server.engine.schedule_commands import (
     ControlSchedule,
     CreateSchedule,
     SyncCodeSchedules,
+)
+from perdure.server.engine.subscription_commands import (
+    CreateSubscription,
+    DeleteSubscription,
+    IngestRecords,
 )
 from perdure.server.engine.txn import EngineTxn
 from perdure.store.api import WriteTxn
@@ -71,6 +77,9 @@ _HANDLERS: dict[type[Any], Callable[[EngineTxn, Any], Any]] = {
     PutLimitRule: flow.put_rule,
     DeleteLimitRules: flow.delete_rules,
     SyncCodeLimits: flow.sync_code,
+    CreateSubscription: subscriptions.create,
+    DeleteSubscription: subscriptions.delete,
+    IngestRecords: subscriptions.ingest,
 }
 
 

@@ -4,12 +4,13 @@ schedule_tables.py`, `sqlite/limit_tables.py`)."""
 
 from __future__ import annotations
 
+import json
 import operator
 from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-from perdure.store.api import LimitRuleRow, ScheduleRow
+from perdure.store.api import LimitRuleRow, ScheduleRow, SubscriptionRow
 
 _SCHEDULE_COLUMNS = [f.name for f in fields(ScheduleRow)]
 _SCHEDULE_VALUES = operator.attrgetter(*_SCHEDULE_COLUMNS)
@@ -166,3 +167,52 @@ class FeatureTables:
     def delete_limit_state(self, rule_id: str) -> None:
         for table in ("limit_slots", "limit_waiters", "limit_buckets"):
             self._run(f"DELETE FROM {table} WHERE rule_id = %s", (rule_id,))
+
+    # -- Kafka subscriptions -------------------------------------------------------------
+
+    def put_subscription(self, row: SubscriptionRow) -> None:
+        self._run(
+            "INSERT INTO subscriptions VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE "
+            "SET source = EXCLUDED.source, sink = EXCLUDED.sink, options = EXCLUDED.options",
+            (row.id, row.source, row.sink, json.dumps(row.options, sort_keys=True), row.created_at),
+        )
+
+    def get_subscription(self, subscription_id: str) -> SubscriptionRow | None:
+        found = self._one(
+            "SELECT id, source, sink, options, created_at FROM subscriptions WHERE id = %s",
+            (subscription_id,),
+        )
+        return None if found is None else _subscription(found)
+
+    def list_subscriptions(self) -> list[SubscriptionRow]:
+        rows = self._all(
+            "SELECT id, source, sink, options, created_at FROM subscriptions "
+            "ORDER BY created_at, id"
+        )
+        return [_subscription(r) for r in rows]
+
+    def delete_subscription(self, subscription_id: str) -> None:
+        self._run("DELETE FROM subscriptions WHERE id = %s", (subscription_id,))
+        self._run("DELETE FROM subscription_offsets WHERE subscription_id = %s", (subscription_id,))
+
+    def subscription_offsets(self, subscription_id: str) -> dict[int, tuple[int, int]]:
+        rows = self._all(
+            "SELECT partition, next_offset, high_watermark FROM subscription_offsets "
+            "WHERE subscription_id = %s",
+            (subscription_id,),
+        )
+        return {int(p): (int(n), int(h)) for p, n, h in rows}
+
+    def put_subscription_offset(
+        self, subscription_id: str, partition: int, next_offset: int, high_watermark: int
+    ) -> None:
+        self._run(
+            "INSERT INTO subscription_offsets VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (subscription_id, partition) DO UPDATE SET "
+            "next_offset = EXCLUDED.next_offset, high_watermark = EXCLUDED.high_watermark",
+            (subscription_id, partition, next_offset, high_watermark),
+        )
+
+
+def _subscription(row: Sequence[Any]) -> SubscriptionRow:
+    return SubscriptionRow(row[0], row[1], row[2], json.loads(row[3]), int(row[4]))

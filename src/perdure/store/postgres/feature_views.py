@@ -1,5 +1,6 @@
 """The views of perdure's own features on PostgreSQL (`sys_schedule`, `sys_limit`,
-`sys_rules`): the same columns and values as `perdure.store.sqlite.feature_views`."""
+`sys_rules`, `sys_subscription`): the same columns and values as on SQLite
+(`perdure.store.sqlite.feature_views`)."""
 
 from __future__ import annotations
 
@@ -69,4 +70,17 @@ SELECT
     r.modified_at AS last_modified_millis_since_epoch
 FROM public.limit_rules AS r
 WHERE r.pattern IS NOT NULL""",
+        "sys_subscription": f"""
+SELECT
+    s.id AS id,
+    s.source AS source,
+    s.sink AS sink,
+    o.partition AS partition,
+    o.next_offset AS committed_offset,
+    o.high_watermark AS high_watermark,
+    CASE WHEN o.partition IS NULL THEN NULL
+        ELSE greatest(o.high_watermark - o.next_offset, 0) END AS lag,
+    {ts("s.created_at")} AS created_at
+FROM public.subscriptions AS s
+LEFT JOIN public.subscription_offsets AS o ON o.subscription_id = s.id""",
     }

@@ -53,6 +53,7 @@ VIEW_NAMES: tuple[str, ...] = (
     "sys_schedule",
     "sys_limit",
     "sys_rules",
+    "sys_subscription",
 )
 
 

@@ -1,6 +1,8 @@
 """Introspection views of perdure's own features: cron schedules (`sys_schedule`), flow
 control (`sys_limit`: per rule and group, how many invocations run and how many are
-queued; `sys_rules`: the Restate-style pattern rules, as restate-server 1.7 names them).
+queued; `sys_rules`: the Restate-style pattern rules, as restate-server 1.7 names them), Kafka
+subscriptions (`sys_subscription`: per partition, the next offset to ingest, the high
+watermark last seen and the lag).
 Installed with the others (`views.install_views`), readable by `POST /query`."""
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ def ts_sql(column: str) -> str:
     return f"strftime('%Y-%m-%dT%H:%M:%fZ', {column} / 1000.0, 'unixepoch')"
 
 
-FEATURE_VIEW_NAMES: tuple[str, ...] = ("sys_schedule", "sys_limit", "sys_rules")
+FEATURE_VIEW_NAMES: tuple[str, ...] = ("sys_schedule", "sys_limit", "sys_rules", "sys_subscription")
 
 FEATURE_VIEWS_SQL = f"""
 CREATE VIEW sys_schedule AS
@@ -74,4 +76,19 @@ SELECT
     r.modified_at AS last_modified_millis_since_epoch
 FROM limit_rules AS r
 WHERE r.pattern IS NOT NULL
+;
+
+CREATE VIEW sys_subscription AS
+SELECT
+    s.id AS id,
+    s.source AS source,
+    s.sink AS sink,
+    o.partition AS partition,
+    o.next_offset AS committed_offset,
+    o.high_watermark AS high_watermark,
+    CASE WHEN o.partition IS NULL THEN NULL
+        ELSE max(o.high_watermark - o.next_offset, 0) END AS lag,
+    {ts_sql("s.created_at")} AS created_at
+FROM subscriptions AS s
+LEFT JOIN subscription_offsets AS o ON o.subscription_id = s.id
 """
