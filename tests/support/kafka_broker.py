@@ -101,6 +101,8 @@ class KafkaBroker:
 
     def stop(self) -> None:
         if self.process is not None:
+            if self.process.stdin is not None:
+                self.process.stdin.close()  # the broker's signal to exit
             stop_popen(self.process)
 
 
