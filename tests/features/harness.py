@@ -50,7 +50,13 @@ async def embedded_server(
         try:
             async with (
                 httpx.AsyncClient(transport=ingress, base_url="http://ingress", timeout=60) as i,
-                httpx.AsyncClient(transport=admin, base_url="http://admin", timeout=60) as a,
+                # JSON answers from /query (restate's default is Arrow IPC).
+                httpx.AsyncClient(
+                    transport=admin,
+                    base_url="http://admin",
+                    timeout=60,
+                    headers={"accept": "application/json"},
+                ) as a,
             ):
                 yield Server(components, i, a)
         finally:

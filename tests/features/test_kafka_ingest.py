@@ -54,6 +54,9 @@ async def test_a_batch_consumed_again_invokes_nothing_twice(tmp_path: Path) -> N
             {"partition": 0, "committed_offset": 3, "lag": 2},
             {"partition": 1, "committed_offset": 1, "lag": 0},
         ]
+        metrics = (await server.admin.get("/metrics")).text
+        assert 'perdure_subscription_lag{partition="0",subscription="sub_1test"} 2.0' in metrics
+        assert 'perdure_subscription_lag{partition="1",subscription="sub_1test"} 0.0' in metrics
 
 
 async def test_the_subscriptions_admin_api(tmp_path: Path) -> None:

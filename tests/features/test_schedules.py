@@ -133,7 +133,7 @@ async def test_a_code_schedule_runs_once_per_tick(tmp_path: Path, clock: ManualC
             {
                 "name": "sec",
                 "fired": 5,
-                "next_fire_at": "2027-01-15T08:00:06.000Z",
+                "next_fire_at": "2027-01-15T08:00:06Z",  # restate's /query timestamp text
                 "last_invocation_status": "completed",
             }
         ]

@@ -39,8 +39,8 @@ from perdure.server.engine import (
 from perdure.server.http_server import serve_http
 from perdure.server.ingress.app import IngressApp
 from perdure.server.invoker import Invoker
-from perdure.server.observe.metrics import ServerMetrics
 from perdure.server.kafka.runner import SubscriptionRunner
+from perdure.server.observe.metrics import ServerMetrics
 from perdure.server.stores import describe_store, open_store
 from perdure.store.api import Store
 
@@ -91,9 +91,7 @@ class Components:
                 load_private_key_pem(config.request_identity_key_file.read_bytes())
             )
         self.ingress = IngressApp(config, store, self.processor.submit, self.waiters)
-        self.subscriptions = SubscriptionRunner(
-            store, self.processor.submit, config.kafka_clusters
-        )
+        self.subscriptions = SubscriptionRunner(store, self.processor.submit, config.kafka_clusters)
         self.admin = AdminApp(
             config, store, clock, signer, self.processor.submit, metrics=self.render_metrics
         )

@@ -27,7 +27,9 @@ def ingress(
     assert registered.status_code == 201, registered.text
     with (
         httpx.Client(base_url=server.ingress, timeout=30) as client,
-        httpx.Client(base_url=server.admin, timeout=30) as admin,
+        httpx.Client(
+            base_url=server.admin, timeout=30, headers={"accept": "application/json"}
+        ) as admin,
     ):
         yield client, admin
 
