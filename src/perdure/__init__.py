@@ -30,9 +30,11 @@ from perdure.sdk.errors import (
     TerminalError,
     is_internal_exception,
 )
+from perdure.sdk.flow import Rate
 from perdure.sdk.logging import RestateLoggingFilter, getLogger
 from perdure.sdk.object import VirtualObject
 from perdure.sdk.retry_policy import InvocationRetryPolicy
+from perdure.sdk.schedule import Schedule
 from perdure.sdk.serde import BytesSerde, DefaultSerde, JsonSerde, PydanticJsonSerde, Serde
 from perdure.sdk.service import Service
 from perdure.sdk.typed import TypedObject, TypedService, TypedWorkflow
@@ -48,12 +50,14 @@ __all__ = [
     "ObjectContext",
     "ObjectSharedContext",
     "PydanticJsonSerde",
+    "Rate",
     "RestateDurableCallFuture",
     "RestateDurableFuture",
     "RestateDurableSleepFuture",
     "RestateLoggingFilter",
     "RetryableError",
     "RunOptions",
+    "Schedule",
     "SdkInternalBaseException",
     "SendHandle",
     "Serde",

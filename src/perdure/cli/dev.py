@@ -94,7 +94,9 @@ def attempt_runner(endpoint: Endpoint) -> AttemptRunner:
 def embedded_app(endpoint: Endpoint, uri: str) -> EmbeddedApp:
     """`endpoint` as an embedded deployment: the manifest it would answer discovery with
     (newest manifest version; bidi unless the app forces request-response)."""
-    reply = discover(endpoint.services, manifest_accept_header(), "2", endpoint.protocol)
+    reply = discover(
+        endpoint.services, manifest_accept_header(), "2", endpoint.protocol, endpoint.schedules
+    )
     if reply.status != 200:
         raise click.ClickException(
             f"cannot describe the app's services: {reply.body.decode('utf-8', 'replace')}"

@@ -252,3 +252,8 @@ def _strict_base64url(text: str) -> bytes | None:
     except (ValueError, TypeError):
         return None
     return raw if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() == text else None
+
+
+def new_subscription_id() -> str:
+    """`sub_1…`, shaped like restate's subscription ids."""
+    return "sub_1" + base62_encode(_swap(new_ulid(), 16), _UUID_CHARS)

@@ -49,8 +49,12 @@ def negotiate_manifest_version(accept: str | None) -> int | None:
     return None
 
 
+SERVER_MAX_PROTOCOL_VERSION = 7
+"""The newest version perdure's server drives (its SDK: MAX_SERVICE_PROTOCOL_VERSION)."""
+
+
 def choose_protocol_version(
-    deployment_min: int, deployment_max: int, ceiling: int = 6
+    deployment_min: int, deployment_max: int, ceiling: int = SERVER_MAX_PROTOCOL_VERSION
 ) -> int | None:
     """Version a server uses for a deployment: ``min(deployment_max, ceiling)``, if allowed."""
     version = min(deployment_max, ceiling)

@@ -5,11 +5,13 @@ output, and answers the handler's await points (`Attempt.wait_for`): return, exe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, Protocol, TypeVar
 
+from perdure.protocol.heartbeat import HEARTBEAT_FRAME
 from perdure.sdk import logging as replay_logging
 from perdure.sdk._core.commands import Machine
 from perdure.sdk._core.notifications import Awaiting, Failure, NotificationValue
@@ -62,10 +64,20 @@ class ReplayFinished(SdkInternalBaseException):
 class Attempt:
     """Shared state of one attempt: the machine, its I/O, and the tasks around it."""
 
-    def __init__(self, machine: Machine, io: AttemptIO, *, execute_runs: bool = True) -> None:
+    def __init__(
+        self,
+        machine: Machine,
+        io: AttemptIO,
+        *,
+        execute_runs: bool = True,
+        heartbeats: bool = False,
+    ) -> None:
         self.machine = machine
         self.io = io
         self.execute_runs = execute_runs
+        self.heartbeats = heartbeats  # the server said it understands heartbeat frames
+        self._loop = asyncio.get_running_loop()
+        self._beating: asyncio.Task[None] | None = None
         self.finished = asyncio.Event()
         self.run_closures: dict[int, RunClosure] = {}
         self._progress = asyncio.Event()
@@ -79,6 +91,33 @@ class Attempt:
         data = self.machine.take_output()
         if data:
             await self.io.send(data)
+
+    def heartbeat(self) -> None:
+        """Send a heartbeat frame (thread-safe; a no-op unless the server asked for them)."""
+        if not self.heartbeats or self.finished.is_set():
+            return
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            self._beat()
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop closed: the attempt is over
+                self._loop.call_soon_threadsafe(self._beat)
+
+    def _beat(self) -> None:
+        if self.finished.is_set() or (self._beating is not None and not self._beating.done()):
+            return  # one in flight is enough
+        self._beating = self._loop.create_task(self._send_heartbeat())
+
+    async def _send_heartbeat(self) -> None:
+        if self.finished.is_set():
+            return
+        try:
+            await self.io.send(HEARTBEAT_FRAME)
+        except Exception:
+            logger.debug("a heartbeat could not be sent", exc_info=True)
 
     # -- Input --------------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ A durable future wraps a machine handle and a fetch coroutine; the coroutine run
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import inspect
 import time
@@ -23,6 +22,7 @@ from perdure.sdk import _clock, _tracing, run_retry
 from perdure.sdk._attempt import Attempt
 from perdure.sdk._core.notifications import CallInvocationId, Failure, NotificationValue, StateKeys
 from perdure.sdk._core.progress import Input
+from perdure.sdk._step import run_step_body
 from perdure.sdk.context import (
     DEFAULT_SERDE,
     AttemptFinishedEvent,
@@ -223,6 +223,9 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
             attempt_finished_event=_AttemptFinished(self.attempt.finished),
         )
 
+    def heartbeat(self) -> None:
+        self.attempt.heartbeat()
+
     def key(self) -> str:
         return self.invocation.key
 
@@ -320,10 +323,11 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         """Run a closure and propose its outcome (the driver awaits the server's ack)."""
         started = time.monotonic()
         max_duration = options.max_duration or options.max_retry_duration
+        timeout_s = None if options.timeout is None else options.timeout.total_seconds()
         try:
             with _tracing.run_span(name) as span:
                 try:
-                    result = await _call_action(action)
+                    result = await run_step_body(name, action, timeout_s)
                 except Exception as exc:
                     span.failed(exc)
                     raise
@@ -559,12 +563,3 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
 
 def _opt_ms(delta: timedelta | None) -> int | None:
     return None if delta is None else _ms(delta)
-
-
-async def _call_action(action: Callable[[], Any]) -> Any:
-    if inspect.iscoroutinefunction(action):
-        return await action()
-    # Like the official SDK: sync actions run in the default executor, with the caller's
-    # context variables.
-    call = functools.partial(contextvars.copy_context().run, action)
-    return await asyncio.get_running_loop().run_in_executor(None, call)

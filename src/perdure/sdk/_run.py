@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
+from perdure.protocol.heartbeat import HEARTBEAT_HEADER
 from perdure.sdk import _tracing, logging as replay_logging
 from perdure.sdk._attempt import Attempt, AttemptIO
 from perdure.sdk._context import InvocationContext
@@ -51,7 +52,10 @@ async def run_attempt(
 
     `execute_runs=False` replays only: the attempt stops where a `ctx.run` action would
     execute (`perdure replay-check`), so nothing outside the journal happens."""
-    attempt = Attempt(Machine(protocol_version), io, execute_runs=execute_runs)
+    heartbeats = HEARTBEAT_HEADER in attempt_headers
+    attempt = Attempt(
+        Machine(protocol_version), io, execute_runs=execute_runs, heartbeats=heartbeats
+    )
     ready = await attempt.read_until_ready()
     reader = asyncio.create_task(attempt.read_input())
     try:

@@ -54,6 +54,10 @@ class RunOptions(Generic[T]):
     """Growth factor of the delay between retries (default 2)."""
     max_retry_duration: timedelta | None = None
     """Deprecated alias of `max_duration`."""
+    timeout: timedelta | None = None
+    """perdure extension: an attempt of the step that runs longer fails (retryably, then as
+    the retry fields above say). A sync action keeps running in its thread; its late result
+    is dropped."""
 
 
 class RestateDurableFuture(Generic[T], Awaitable[T], abc.ABC):
@@ -151,6 +155,13 @@ class Context(abc.ABC):
 
     @abc.abstractmethod
     def request(self) -> Request: ...
+
+    def heartbeat(self) -> None:
+        """perdure extension: tell the server that a long `ctx.run` step is still working,
+        so that its inactivity and abort timeouts start over. Call it from inside the step
+        (from any thread). On a server that does not understand heartbeats (restate-server)
+        it does nothing."""
+        return None
 
     @abc.abstractmethod
     def random(self) -> Random:

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any, ClassVar, TypeVar
 
 from perdure.protocol.manifest import HANDLER_NAME_RE, SERVICE_NAME_RE, Options, RetryPolicySpec
+from perdure.sdk.flow import Rate, limits_metadata
 from perdure.sdk.handler import (
     ContextManagerFactory,
     HandlerKind,
@@ -42,15 +43,17 @@ def make_options(
     enable_lazy_state: bool | None = None,
     ingress_private: bool | None = None,
     invocation_retry_policy: InvocationRetryPolicy | None = None,
+    flow: dict[str, str] | None = None,
 ) -> Options:
-    """The manifest options of a service or handler, durations in milliseconds."""
+    """The manifest options of a service or handler, durations in milliseconds; `flow`:
+    the metadata entry of its flow-control limits (`perdure.sdk.flow`)."""
     if invocation_retry_policy is not None and not isinstance(
         invocation_retry_policy, InvocationRetryPolicy
     ):
         raise TypeError("invocation_retry_policy must be an InvocationRetryPolicy")
     return Options(
         documentation=documentation,
-        metadata=dict(metadata) if metadata else None,
+        metadata={**(metadata or {}), **(flow or {})} or None,
         inactivity_timeout_ms=to_millis(inactivity_timeout, "inactivity_timeout"),
         abort_timeout_ms=to_millis(abort_timeout, "abort_timeout"),
         journal_retention_ms=to_millis(journal_retention, "journal_retention"),
@@ -174,6 +177,11 @@ class KeyedDefinition(ServiceDefinition):
         ingress_private: bool | None = None,
         invocation_retry_policy: InvocationRetryPolicy | None = None,
         invocation_context_managers: Sequence[ContextManagerFactory] | None = None,
+        *,
+        concurrency: int | None = None,
+        rate: Rate | None = None,
+        priority: int | None = None,
+        limit_by: str | None = None,
     ) -> None:
         options = make_options(
             documentation=description,
@@ -185,6 +193,7 @@ class KeyedDefinition(ServiceDefinition):
             enable_lazy_state=enable_lazy_state,
             ingress_private=ingress_private,
             invocation_retry_policy=invocation_retry_policy,
+            flow=limits_metadata(concurrency, rate, priority, limit_by),
         )
         super().__init__(name, options, invocation_context_managers)
 

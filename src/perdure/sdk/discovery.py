@@ -9,8 +9,8 @@ manifest from a service whichever SDK serves it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from perdure.protocol.manifest import (
@@ -31,6 +31,7 @@ from perdure.protocol.versions import (
 )
 from perdure.sdk.definition import ServiceDefinition
 from perdure.sdk.handler import HandlerSpec
+from perdure.sdk.schedule import METADATA_KEY as SCHEDULES_KEY, Schedule
 from perdure.sdk.schema import json_schema
 
 ProtocolChoice = Literal["bidi", "request_response"]
@@ -67,13 +68,15 @@ def protocol_mode_for(http_version: str, forced: ProtocolChoice | None) -> Proto
 
 
 def build_manifest(
-    services: Iterable[ServiceDefinition], protocol_mode: ProtocolMode
+    services: Iterable[ServiceDefinition],
+    protocol_mode: ProtocolMode,
+    schedules: Sequence[Schedule] = (),
 ) -> EndpointManifest:
     return EndpointManifest(
         protocol_mode=protocol_mode,
         min_protocol_version=MIN_SERVICE_PROTOCOL_VERSION,
         max_protocol_version=MAX_SERVICE_PROTOCOL_VERSION,
-        services=tuple(_service_manifest(s) for s in services),
+        services=tuple(_service_manifest(s, schedules) for s in services),
     )
 
 
@@ -82,6 +85,7 @@ def discover(
     accept: str | None,
     http_version: str,
     forced: ProtocolChoice | None = None,
+    schedules: Sequence[Schedule] = (),
 ) -> DiscoveryResponse:
     """Negotiate the manifest version and render the manifest.
 
@@ -96,7 +100,7 @@ def discover(
             f"unsupported endpoint manifest version(s) {accept!r}; this endpoint speaks "
             f"{', '.join(manifest_content_type(v) for v in (2, 3, 4))}".encode(),
         )
-    manifest = build_manifest(services, protocol_mode_for(http_version, forced))
+    manifest = build_manifest(services, protocol_mode_for(http_version, forced), schedules)
     try:
         data = manifest.to_json(version)
     except ManifestError as e:
@@ -110,11 +114,22 @@ def discover(
     return DiscoveryResponse(200, manifest_content_type(version), body)
 
 
-def _service_manifest(service: ServiceDefinition) -> ServiceManifest:
+def _service_manifest(
+    service: ServiceDefinition, schedules: Sequence[Schedule] = ()
+) -> ServiceManifest:
+    handlers = []
+    for spec in service.handlers.values():
+        manifest = _handler_manifest(spec)
+        mine = [s for s in schedules if (s.service, s.handler) == (service.name, spec.name)]
+        if mine:
+            metadata = dict(manifest.options.metadata or {})
+            metadata[SCHEDULES_KEY] = json.dumps([s.to_json() for s in mine])
+            manifest = replace(manifest, options=replace(manifest.options, metadata=metadata))
+        handlers.append(manifest)
     return ServiceManifest(
         name=service.name,
         ty=service.service_type,
-        handlers=tuple(_handler_manifest(h) for h in service.handlers.values()),
+        handlers=tuple(handlers),
         options=service.options,
     )
 

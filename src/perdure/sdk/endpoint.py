@@ -32,6 +32,7 @@ from perdure.protocol.versions import (
 from perdure.sdk.definition import ServiceDefinition
 from perdure.sdk.discovery import ProtocolChoice, discover
 from perdure.sdk.handler import HandlerSpec
+from perdure.sdk.schedule import Schedule
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -50,6 +51,8 @@ def app(
     services: Iterable[ServiceDefinition],
     protocol: ProtocolChoice | None = None,
     identity_keys: list[str] | None = None,
+    *,
+    schedules: Iterable[Schedule] = (),
 ) -> Endpoint:
     """An ASGI application serving `services`.
 
@@ -60,8 +63,10 @@ def app(
             request (HTTP/2 means bidi).
         identity_keys: ``publickeyv1_…`` keys of the servers allowed to call this
             endpoint. When given, unsigned or badly signed requests get 401.
+        schedules: perdure extension: cron schedules of handlers served here (see
+            `perdure.Schedule`); a perdure server runs them, restate-server ignores them.
     """
-    return Endpoint(services, protocol=protocol, identity_keys=identity_keys)
+    return Endpoint(services, protocol=protocol, identity_keys=identity_keys, schedules=schedules)
 
 
 class Endpoint:
@@ -72,6 +77,7 @@ class Endpoint:
         services: Iterable[ServiceDefinition],
         protocol: ProtocolChoice | None = None,
         identity_keys: list[str] | None = None,
+        schedules: Iterable[Schedule] = (),
     ) -> None:
         if protocol not in (None, "bidi", "request_response"):
             raise ValueError(f"protocol must be 'bidi' or 'request_response', got {protocol!r}")
@@ -85,6 +91,13 @@ class Endpoint:
                 raise ValueError(f"service {service.name} is bound twice")
             by_name[service.name] = service
         self._services = by_name
+        self.schedules = tuple(schedules)
+        names = [s.name for s in self.schedules]
+        for schedule in self.schedules:
+            if schedule.service not in by_name:
+                raise ValueError(f"{schedule!r} invokes {schedule.service}, not served here")
+            if names.count(schedule.name) > 1:
+                raise ValueError(f"two schedules are named {schedule.name!r}: name them")
         self.protocol = protocol
         self._verifier = RequestVerifier.from_strings(tuple(identity_keys or ()))
 
@@ -121,6 +134,7 @@ class Endpoint:
                 headers.get("accept"),
                 scope.get("http_version", "1.1"),
                 self.protocol,
+                self.schedules,
             )
             await _respond(send, receive, reply.status, reply.content_type, reply.body)
         elif len(segments) >= 3 and segments[-3] == "invoke":

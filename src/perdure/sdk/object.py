@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from perdure.sdk.definition import F, KeyedDefinition, make_options
+from perdure.sdk.flow import Rate, limits_metadata
 from perdure.sdk.handler import ContextManagerFactory
 from perdure.sdk.retry_policy import InvocationRetryPolicy
 from perdure.sdk.serde import Serde
@@ -40,6 +41,11 @@ class VirtualObject(KeyedDefinition):
         ingress_private: bool | None = None,
         invocation_retry_policy: InvocationRetryPolicy | None = None,
         invocation_context_managers: Sequence[ContextManagerFactory] | None = None,
+        *,
+        concurrency: int | None = None,
+        rate: Rate | None = None,
+        priority: int | None = None,
+        limit_by: str | None = None,
     ) -> Callable[[F], F]:
         """Register ``async def fn(ctx: ObjectContext[, input]) -> output`` as a handler.
 
@@ -65,6 +71,7 @@ class VirtualObject(KeyedDefinition):
                 enable_lazy_state=enable_lazy_state,
                 ingress_private=ingress_private,
                 invocation_retry_policy=invocation_retry_policy,
+                flow=limits_metadata(concurrency, rate, priority, limit_by),
             ),
             context_managers=invocation_context_managers,
         )

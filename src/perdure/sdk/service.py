@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from perdure.sdk.definition import F, ServiceDefinition, make_options
+from perdure.sdk.flow import Rate, limits_metadata
 from perdure.sdk.handler import ContextManagerFactory
 from perdure.sdk.retry_policy import InvocationRetryPolicy
 from perdure.sdk.serde import Serde
@@ -49,6 +50,11 @@ class Service(ServiceDefinition):
         ingress_private: bool | None = None,
         invocation_retry_policy: InvocationRetryPolicy | None = None,
         invocation_context_managers: Sequence[ContextManagerFactory] | None = None,
+        *,
+        concurrency: int | None = None,
+        rate: Rate | None = None,
+        priority: int | None = None,
+        limit_by: str | None = None,
     ) -> None:
         options = make_options(
             documentation=description,
@@ -59,6 +65,7 @@ class Service(ServiceDefinition):
             idempotency_retention=idempotency_retention,
             ingress_private=ingress_private,
             invocation_retry_policy=invocation_retry_policy,
+            flow=limits_metadata(concurrency, rate, priority, limit_by),
         )
         super().__init__(name, options, invocation_context_managers)
 
@@ -77,6 +84,11 @@ class Service(ServiceDefinition):
         ingress_private: bool | None = None,
         invocation_retry_policy: InvocationRetryPolicy | None = None,
         invocation_context_managers: Sequence[ContextManagerFactory] | None = None,
+        *,
+        concurrency: int | None = None,
+        rate: Rate | None = None,
+        priority: int | None = None,
+        limit_by: str | None = None,
     ) -> Callable[[F], F]:
         """Register ``async def fn(ctx: Context[, input]) -> output`` as a handler.
 
@@ -99,6 +111,7 @@ class Service(ServiceDefinition):
                 idempotency_retention=idempotency_retention,
                 ingress_private=ingress_private,
                 invocation_retry_policy=invocation_retry_policy,
+                flow=limits_metadata(concurrency, rate, priority, limit_by),
             ),
             context_managers=invocation_context_managers,
         )

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from perdure.sdk.definition import F, KeyedDefinition, make_options
+from perdure.sdk.flow import Rate, limits_metadata
 from perdure.sdk.handler import ContextManagerFactory, HandlerSpec
 from perdure.sdk.retry_policy import InvocationRetryPolicy
 from perdure.sdk.serde import Serde
@@ -39,6 +40,11 @@ class Workflow(KeyedDefinition):
         ingress_private: bool | None = None,
         invocation_retry_policy: InvocationRetryPolicy | None = None,
         invocation_context_managers: Sequence[ContextManagerFactory] | None = None,
+        *,
+        concurrency: int | None = None,
+        rate: Rate | None = None,
+        priority: int | None = None,
+        limit_by: str | None = None,
     ) -> Callable[[F], F]:
         """Register ``async def run(ctx: WorkflowContext[, input]) -> output``, the main handler.
 
@@ -62,6 +68,7 @@ class Workflow(KeyedDefinition):
                 enable_lazy_state=enable_lazy_state,
                 ingress_private=ingress_private,
                 invocation_retry_policy=invocation_retry_policy,
+                flow=limits_metadata(concurrency, rate, priority, limit_by),
             ),
             context_managers=invocation_context_managers,
         )
@@ -82,6 +89,11 @@ class Workflow(KeyedDefinition):
         ingress_private: bool | None = None,
         invocation_retry_policy: InvocationRetryPolicy | None = None,
         invocation_context_managers: Sequence[ContextManagerFactory] | None = None,
+        *,
+        concurrency: int | None = None,
+        rate: Rate | None = None,
+        priority: int | None = None,
+        limit_by: str | None = None,
     ) -> Callable[[F], F]:
         """Register a shared handler, ``async def fn(ctx: WorkflowSharedContext[, input])``."""
         return self._decorator(
@@ -100,6 +112,7 @@ class Workflow(KeyedDefinition):
                 enable_lazy_state=enable_lazy_state,
                 ingress_private=ingress_private,
                 invocation_retry_policy=invocation_retry_policy,
+                flow=limits_metadata(concurrency, rate, priority, limit_by),
             ),
             context_managers=invocation_context_managers,
         )

@@ -35,11 +35,14 @@ from perdure.server.engine import (
     ResultWaiters,
     SdkFrames,
     StartAttempt,
+    SyncCodeLimits,
+    SyncCodeSchedules,
     TimerService,
 )
 from perdure.server.http_server import serve_http
 from perdure.server.ingress.app import IngressApp
 from perdure.server.invoker import Invoker
+from perdure.server.kafka.runner import SubscriptionRunner
 from perdure.server.observe.metrics import ServerMetrics
 from perdure.server.observe.trace_config import traces_exporter
 from perdure.server.stores import describe_store, open_store
@@ -101,6 +104,7 @@ class Components:
                 load_private_key_pem(config.request_identity_key_file.read_bytes())
             )
         self.ingress = IngressApp(config, store, self.processor.submit, self.waiters)
+        self.subscriptions = SubscriptionRunner(store, self.processor.submit, config.kafka_clusters)
         self.admin = AdminApp(
             config, store, clock, signer, self.processor.submit, metrics=self.render_metrics
         )
@@ -152,10 +156,14 @@ class Components:
             group.create_task(self.invoker.run(), name="invoker")
             interval = self.config.cleanup_interval_ms
             group.create_task(_cleaner(self.processor, self.clock, interval), name="cleaner")
+            group.create_task(self.subscriptions.run(), name="subscriptions")
             for timer in await self.store.read(lambda txn: txn.all_timers()):
                 assert timer.id is not None
                 self.timers.arm(timer.id, timer.due_at)
             await self.processor.submit(Recover())
+            # Embedded apps were registered before this ran: their code schedules too.
+            await self.processor.submit(SyncCodeSchedules())
+            await self.processor.submit(SyncCodeLimits())
             self.started.set()
 
 

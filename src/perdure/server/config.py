@@ -15,6 +15,7 @@ from typing import Literal
 
 from perdure.server.durations import DurationError, parse_duration_ms
 from perdure.server.errors import ServerError
+from perdure.server.kafka.clusters import KafkaCluster, clusters_from_env
 
 
 class ConfigError(ServerError, ValueError):
@@ -66,6 +67,12 @@ class ServerConfig:
     # Bearer tokens guarding the admin API and the ingress (None: open, restate's default).
     admin_token: str | None = field(default=None, repr=False)
     ingress_token: str | None = field(default=None, repr=False)
+    # Drive deployments that advertise service protocol V7 in V7 (else at most V6, as
+    # restate-server 1.7 does unless RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7 is set).
+    protocol_v7: bool = True
+    # Kafka clusters subscriptions read from (RESTATE_INGRESS__KAFKA_CLUSTERS or the
+    # RESTATE_CONFIG file's [[ingress.kafka-clusters]], as restate-server reads them).
+    kafka_clusters: tuple[KafkaCluster, ...] = ()
 
     @classmethod
     def build(cls, env: Mapping[str, str] | None = None, /, **flags: object) -> ServerConfig:
@@ -102,6 +109,14 @@ class ServerConfig:
         ):
             if var in env:
                 values[name] = _duration(var, env[var])
+        clusters = clusters_from_env(env)
+        if clusters:
+            values["kafka_clusters"] = clusters
+        if "RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7" in env:
+            values["protocol_v7"] = _bool(
+                "RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7",
+                env["RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7"],
+            )
         if "RESTATE_WORKER__INVOKER__DISABLE_EAGER_STATE" in env:
             values["disable_eager_state"] = _bool(
                 "RESTATE_WORKER__INVOKER__DISABLE_EAGER_STATE",

@@ -73,7 +73,7 @@ def _discovered(app: EmbeddedApp) -> Discovered:
     low, high = manifest.min_protocol_version, manifest.max_protocol_version
     if choose_protocol_version(low, high) is None:
         raise EmbeddedAppError(
-            f"{app.uri} speaks service protocol versions [{low}, {high}]; perdure drives 5 to 6"
+            f"{app.uri} speaks service protocol versions [{low}, {high}]; perdure drives 5 to 7"
         )
     for service in manifest.services:
         if service.name.lower().startswith("restate") or service.name == "openapi":

@@ -21,6 +21,9 @@ MIGRATION_NAMES: tuple[str, ...] = (
     "0003_introspection_views",
     "0004_inbox_state_mutations",
     "0005_named_signals_failures",
+    "0006_schedules",
+    "0007_flow_control",
+    "0008_subscriptions",
 )
 
 

@@ -55,7 +55,7 @@ def serve_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeApp]:
     def serve(app: str, extra_env: Mapping[str, str]) -> str:
         folder = tmp_path_factory.mktemp("app")
         port = free_port()
-        env = dict(os.environ, PYTHONPATH=str(HERE), **extra_env)
+        env = {**os.environ, "PYTHONPATH": str(HERE), **extra_env}
         with (folder / "hypercorn.log").open("wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "hypercorn", app, "--bind", f"127.0.0.1:{port}"],

@@ -28,9 +28,14 @@ def test_manifest_negotiation_picks_the_highest_common_version() -> None:
 
 
 def test_protocol_version_choice_follows_the_real_server() -> None:
-    assert choose_protocol_version(5, 7) == 6
+    # perdure drives V7 where a deployment offers it (restate-server 1.7 with its
+    # experimental V7 switch on); with a ceiling of 6, as restate-server does by default.
+    assert choose_protocol_version(5, 7) == 7
+    assert choose_protocol_version(5, 7, 6) == 6
     assert choose_protocol_version(5, 5) == 5
-    assert choose_protocol_version(7, 7) is None
+    assert choose_protocol_version(7, 7) == 7
+    assert choose_protocol_version(7, 7, 6) is None
+    assert choose_protocol_version(8, 8) is None
     assert choose_protocol_version(1, 4) is None
     assert parse_protocol_content_type(protocol_content_type(6)) == 6
     assert parse_protocol_content_type("application/json") is None

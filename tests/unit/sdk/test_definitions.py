@@ -348,7 +348,10 @@ def test_repr_lists_the_handlers() -> None:
 
 # The definitions mirror restate-sdk 1.2 parameter for parameter (users call them
 # positionally too); only the serde defaults differ: None here means "from the type hint",
-# what restate's default DefaultSerde() means there.
+# what restate's default DefaultSerde() means there. perdure's extensions (flow control)
+# come after restate's parameters, keyword-only and None by default, so no call written
+# for restate-sdk changes meaning.
+_EXTENSIONS = ("concurrency", "rate", "priority", "limit_by")
 _MIRRORED_SIGNATURES = [
     ("Service", "__init__"),
     ("Service", "handler"),
@@ -364,7 +367,11 @@ _MIRRORED_SIGNATURES = [
 def test_signatures_mirror_restate_sdk(cls: str, method: str) -> None:
     restate = pytest.importorskip("restate")
     theirs = inspect.signature(getattr(getattr(restate, cls), method)).parameters.values()
-    ours = inspect.signature(getattr(getattr(perdure, cls), method)).parameters.values()
+    everything = list(inspect.signature(getattr(getattr(perdure, cls), method)).parameters.values())
+    ours, extensions = everything[: len(theirs)], everything[len(theirs) :]
+    assert [(p.name, p.default, p.kind) for p in extensions] == [
+        (name, None, inspect.Parameter.KEYWORD_ONLY) for name in _EXTENSIONS
+    ]
 
     assert [(p.name, p.kind) for p in ours] == [(p.name, p.kind) for p in theirs]
     for mine, their in zip(ours, theirs, strict=True):

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from perdure import __version__
 from perdure.protocol.identity import RequestSigner
-from perdure.server.admin import invocations
+from perdure.server.admin import invocations, limits, schedules, subscriptions
 from perdure.server.admin.deployment_routes import DeploymentRoutes
 from perdure.server.admin.errors import AdminError, admin_error, plain_error
 from perdure.server.admin.openapi import ADMIN_OPENAPI
@@ -20,7 +20,7 @@ from perdure.server.auth import ADMIN_COOKIE, BearerAuth
 from perdure.server.clock import Clock
 from perdure.server.config import ServerConfig
 from perdure.server.console import Console
-from perdure.server.engine import Submit
+from perdure.server.engine import Submit, SyncCodeLimits, SyncCodeSchedules
 from perdure.server.http import (
     BodyTooLarge,
     Receive,
@@ -151,7 +151,20 @@ class AdminApp:
         if parts == ["openapi"] and method == "GET":
             return json_response(200, ADMIN_OPENAPI)
         if parts[:1] == ["deployments"]:
-            return await self._deployment_routes.handle(request, parts[1:], api_version)
+            answer = await self._deployment_routes.handle(request, parts[1:], api_version)
+            if method != "GET" and answer.status < 300:
+                # Schedules declared in code came or went with the deployment's manifest.
+                await self._submit(SyncCodeSchedules())
+                await self._submit(SyncCodeLimits())
+            return answer
+        if parts[:1] == ["subscriptions"]:
+            return await subscriptions.route(
+                request, parts[1:], self._store, self._submit, self._config.kafka_clusters
+            )
+        if parts[:1] == ["limits"]:
+            return await limits.route(request, parts[1:], self._store, self._submit)
+        if parts[:1] == ["schedules"]:
+            return await schedules.route(request, parts[1:], self._store, self._submit)
         if len(parts) == 3 and parts[0] == "services" and parts[2] == "state":
             return await handle_state(self._submit, request, parts[1])
         if parts[:1] == ["services"]:

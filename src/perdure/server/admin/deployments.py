@@ -79,7 +79,7 @@ async def discover(
             400,
             "unsupported service protocol versions "
             f"[{manifest.min_protocol_version}, {manifest.max_protocol_version}]: "
-            "perdure drives versions 5 to 6",
+            "perdure drives versions 5 to 7",
             "META0012",
         )
     for service in manifest.services:

@@ -14,7 +14,10 @@ this package, never its modules:
 
 Inside: `txn` (the per-command context), `lifecycle` (the status table), `invocations`
 (create, attempt, retry, complete), `frames` and `calls` (what a deployment sends),
-`attach`, `promises`, `signals`, `control` (operator actions), `retention`.
+`attach`, `promises`, `signals`, `control` (operator actions), `retention`, `schedules`
+(cron ticks; `cron`, `schedule_commands`), `flow_gate` and `flow` (concurrency and rate
+limits, priority; `flow_commands`), `subscriptions` (Kafka records become invocations;
+`subscription_commands`), `timer_kinds` (which module fires which timer).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from perdure.server.engine.errors import (
     NotFound,
     NotStarted,
 )
+from perdure.server.engine.flow_commands import DeleteLimitRules, PutLimitRule, SyncCodeLimits
 from perdure.server.engine.ids import (
     choose_invocation_id,
     idempotent_invocation_id,
@@ -60,47 +64,79 @@ from perdure.server.engine.invocations import WORKFLOW_ALREADY_INVOKED
 from perdure.server.engine.lifecycle import InvocationStatus
 from perdure.server.engine.processor import PartitionProcessor, Submit
 from perdure.server.engine.results import completed_result, expires_at, failure_result
+from perdure.server.engine.schedule_commands import (
+    CATCH_UPS,
+    OVERLAPS,
+    BackfillSchedule,
+    ControlSchedule,
+    CreateSchedule,
+    ScheduleSpec,
+    SyncCodeSchedules,
+)
+from perdure.server.engine.schedules import METADATA_KEY as SCHEDULES_METADATA_KEY
 from perdure.server.engine.services import ServiceInfo, Target
 from perdure.server.engine.state_hash import state_version
+from perdure.server.engine.subscription_commands import (
+    CreateSubscription,
+    DeleteSubscription,
+    IngestRecords,
+    KafkaRecord,
+)
+from perdure.server.engine.subscriptions import parse_sink, parse_source
 from perdure.server.engine.timers import TimerService
 from perdure.server.engine.waiters import ResultWaiters
 
 __all__ = [
+    "CATCH_UPS",
     "CONTROL_OPERATIONS",
+    "OVERLAPS",
+    "SCHEDULES_METADATA_KEY",
     "WORKFLOW_ALREADY_INVOKED",
     "AbortAttempt",
     "Applied",
     "ArmTimer",
     "AttemptFailed",
     "AttemptPlan",
+    "BackfillSchedule",
     "Cleanup",
     "Command",
     "CompleteSignal",
     "Conflict",
     "ControlOperation",
     "ControlResult",
+    "ControlSchedule",
+    "CreateSchedule",
+    "CreateSubscription",
+    "DeleteLimitRules",
+    "DeleteSubscription",
     "Effect",
     "Engine",
     "EngineError",
     "FireTimer",
+    "IngestRecords",
     "InvalidRequest",
     "InvocationControl",
     "InvocationEnded",
     "InvocationStatus",
     "Invoke",
     "InvokeReply",
+    "KafkaRecord",
     "NotFound",
     "NotStarted",
     "NotificationCommitted",
     "PartitionProcessor",
+    "PutLimitRule",
     "Recover",
     "ReplaceState",
     "ResultWaiters",
+    "ScheduleSpec",
     "SdkFrames",
     "ServiceInfo",
     "StartAttempt",
     "StateChange",
     "Submit",
+    "SyncCodeLimits",
+    "SyncCodeSchedules",
     "Target",
     "TimerService",
     "choose_invocation_id",
@@ -108,6 +144,8 @@ __all__ = [
     "expires_at",
     "failure_result",
     "idempotent_invocation_id",
+    "parse_sink",
+    "parse_source",
     "state_version",
     "workflow_invocation_id",
 ]

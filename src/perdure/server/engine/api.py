@@ -12,7 +12,17 @@ from typing import Any, Generic, TypeVar
 
 from perdure.server.clock import Clock
 from perdure.server.config import ServerConfig
-from perdure.server.engine import control, frames, invocations, retention, signals
+from perdure.server.engine import (
+    control,
+    flow,
+    frames,
+    invocations,
+    retention,
+    schedules,
+    signals,
+    subscriptions,
+    timer_kinds,
+)
 from perdure.server.engine.commands import (
     AttemptFailed,
     Cleanup,
@@ -25,6 +35,18 @@ from perdure.server.engine.commands import (
     Recover,
     ReplaceState,
     SdkFrames,
+)
+from perdure.server.engine.flow_commands import DeleteLimitRules, PutLimitRule, SyncCodeLimits
+from perdure.server.engine.schedule_commands import (
+    BackfillSchedule,
+    ControlSchedule,
+    CreateSchedule,
+    SyncCodeSchedules,
+)
+from perdure.server.engine.subscription_commands import (
+    CreateSubscription,
+    DeleteSubscription,
+    IngestRecords,
 )
 from perdure.server.engine.txn import EngineTxn
 from perdure.store.api import WriteTxn
@@ -42,12 +64,22 @@ _HANDLERS: dict[type[Any], Callable[[EngineTxn, Any], Any]] = {
     Invoke: invocations.invoke,
     SdkFrames: frames.apply_sdk_frames,
     AttemptFailed: invocations.on_attempt_failed,
-    FireTimer: invocations.fire_timer,
+    FireTimer: timer_kinds.fire_timer,
     Recover: invocations.recover,
     CompleteSignal: signals.on_complete_signal,
     InvocationControl: control.apply,
     Cleanup: retention.cleanup,
     ReplaceState: invocations.replace_state,
+    CreateSchedule: schedules.create,
+    ControlSchedule: schedules.control,
+    BackfillSchedule: schedules.backfill,
+    SyncCodeSchedules: schedules.sync_code,
+    PutLimitRule: flow.put_rule,
+    DeleteLimitRules: flow.delete_rules,
+    SyncCodeLimits: flow.sync_code,
+    CreateSubscription: subscriptions.create,
+    DeleteSubscription: subscriptions.delete,
+    IngestRecords: subscriptions.ingest,
 }
 
 
@@ -61,4 +93,7 @@ class Engine:
         run only after `txn` committed. Refusals raise `EngineError`."""
         tx = EngineTxn(txn, self.config, self.clock.now_ms())
         reply: R = _HANDLERS[type(command)](tx, command)
+        # What waited for an invocation that ended here: a buffered tick, a limit's queue.
+        schedules.on_ended(tx)
+        flow.on_ended(tx)
         return Applied(reply, tx.finish())

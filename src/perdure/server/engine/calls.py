@@ -12,6 +12,7 @@ import logging
 
 from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.messages import MessageType
+from perdure.server.engine import v7
 from perdure.server.engine.errors import AttemptFailure, NotFound
 from perdure.server.engine.ids import choose_invocation_id
 from perdure.server.engine.invocations import (
@@ -110,7 +111,7 @@ def _spawn(
             child_id,
             target,
             key,
-            child_headers(message, extra_headers),
+            child_headers(message, extra_headers) + v7.call_headers(message),
             message.parameter,
             idempotency_key=idempotency_key,
             execution_time=execution_time,

@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 ABORTED = 409
 CANCELED = "canceled"
 KILLED = "killed"
-_NOT_STARTED = {S.PENDING, S.SCHEDULED, S.READY}
+_NOT_STARTED = {S.PENDING, S.SCHEDULED, S.READY, S.LIMITED}
 
 
 def apply(tx: EngineTxn, cmd: InvocationControl) -> ControlResult:

@@ -23,7 +23,7 @@ from perdure.protocol.errors import (
 )
 from perdure.protocol.framing import Frame
 from perdure.protocol.messages import MessageType, decode_payload, parse_type
-from perdure.server.engine import attach, calls, promises, signals
+from perdure.server.engine import attach, calls, promises, signals, v7
 from perdure.server.engine.commands import SdkFrames
 from perdure.server.engine.errors import AttemptFailure
 from perdure.server.engine.invocations import (
@@ -37,6 +37,7 @@ from perdure.server.engine.invocations import (
     target_of,
 )
 from perdure.server.engine.lifecycle import Event, InvocationStatus as S
+from perdure.server.engine.results import failure_result
 from perdure.server.engine.txn import EngineTxn
 from perdure.store.api import InvocationRow, TimerKind, TimerRow
 
@@ -123,15 +124,30 @@ class _FrameHandler:
             self.command(message_type, frame.payload, message)
             return False
         if isinstance(message, pb.ProposeRunCompletionMessage):
-            self.propose_run_completion(message)
+            self.propose_run_completion(message, frame.requested_ack)
             return False
+        if message_type == MessageType.AWAITING_ON:
+            return False  # V7: a hint of what the handler awaits; nothing to store
         if isinstance(message, pb.SuspensionMessage):
             self.suspend(message)
             return True
         if isinstance(message, pb.ErrorMessage):
             delay = message.next_retry_delay if message.HasField("next_retry_delay") else None
             text = message.message or f"error {message.code}"
-            attempt_failed(self.tx, self.row, message.code, text, delay, _error_details(message))
+            if message.behavior == pb.PAUSE and self.row.protocol_version == 7:
+                self.tx.put(
+                    replace(
+                        self.tx.move(self.row, Event.RETRIES_EXHAUSTED),
+                        last_failure=text,
+                        last_failure_code=message.code,
+                    )
+                )
+            elif message.behavior == pb.FAIL and self.row.protocol_version == 7:
+                complete(self.tx, self.row, failure_result(message.code, text))
+            else:
+                attempt_failed(
+                    self.tx, self.row, message.code, text, delay, _error_details(message)
+                )
             return True
         if message_type == MessageType.END:
             if self.row.result is None:
@@ -264,7 +280,9 @@ class _FrameHandler:
 
     # ---- control messages ------------------------------------------------------------------
 
-    def propose_run_completion(self, message: pb.ProposeRunCompletionMessage) -> None:
+    def propose_run_completion(
+        self, message: pb.ProposeRunCompletionMessage, requested_ack: bool = False
+    ) -> None:
         completion_id = message.result_completion_id
         if not self.is_run(completion_id):
             raise AttemptFailure(
@@ -281,6 +299,9 @@ class _FrameHandler:
             notification.failure.CopyFrom(message.failure)
         else:
             notification.value.content = message.value
+        if requested_ack and (self.row.protocol_version or 0) >= 7:
+            ack = (v7.ACK_TYPE, v7.ack_payload(completion_id))
+            self.tx.forward_as[self.row.journal_length] = ack
         self.append_notification(MessageType.RUN_COMPLETION, notification)
 
     def is_run(self, completion_id: int) -> bool:
@@ -298,9 +319,7 @@ class _FrameHandler:
         return False
 
     def suspend(self, message: pb.SuspensionMessage) -> None:
-        completions = tuple(message.waiting_completions)
-        waiting_signals = tuple(message.waiting_signals)
-        names = tuple(message.waiting_named_signals)
+        completions, waiting_signals, names = v7.waits(message)
         if not completions and not waiting_signals and not names:
             raise AttemptFailure(PROTOCOL_VIOLATION, "suspension waits on nothing")
         store = self.tx.store

@@ -18,6 +18,7 @@ from perdure.protocol.framing import encode_frame
 from perdure.protocol.ids import InvocationId, random_seed_for
 from perdure.protocol.messages import MessageType, encode_message
 from perdure.protocol.versions import choose_protocol_version
+from perdure.server.engine import flow_gate, v7
 from perdure.server.engine.commands import (
     AttemptFailed,
     AttemptPlan,
@@ -155,7 +156,10 @@ def enqueue(tx: EngineTxn, row: InvocationRow) -> InvocationRow:
 
 
 def start_attempt(tx: EngineTxn, row: InvocationRow) -> InvocationRow:
-    """Begin a new attempt (epoch + 1), store the row, emit the plan."""
+    """Begin a new attempt (epoch + 1), store the row, emit the plan. A first attempt
+    waits (`limited`) while a flow-control limit of it is used up."""
+    if row.attempt == 0 and not flow_gate.admit(tx, row):
+        return tx.put(tx.move(row, Event.LIMITED))
     info = tx.service_info(row.service)
     deployment = None
     if row.deployment_id is not None:
@@ -165,7 +169,9 @@ def start_attempt(tx: EngineTxn, row: InvocationRow) -> InvocationRow:
     version = row.protocol_version
     if deployment is not None and version is None:
         version = choose_protocol_version(
-            deployment.min_protocol_version, deployment.max_protocol_version
+            deployment.min_protocol_version,
+            deployment.max_protocol_version,
+            7 if tx.config.protocol_v7 else 6,
         )
     row = tx.move(row, Event.ATTEMPT_STARTED)
     row = replace(
@@ -222,6 +228,8 @@ def attempt_body(tx: EngineTxn, row: InvocationRow, info: ServiceInfo | None) ->
     )
     if row.protocol_version is not None and row.protocol_version >= 6:
         start.random_seed = row.random_seed
+    if row.protocol_version is not None and row.protocol_version >= 7:
+        v7.start_fields(start, row, journal)
     lazy = tx.config.disable_eager_state or (info is not None and info.lazy_state(row.handler))
     if row.key is not None and row.service_ty != "SERVICE" and not lazy:
         budget = tx.config.message_size_limit

@@ -12,6 +12,10 @@ ends in one of three ways:
 - Error or a transport failure: `backing-off` until the retry timer fires, then `running`;
   when the retry policy is exhausted, `paused` (or `completed` with the failure on kill).
 
+Flow control (`flow_gate`): an invocation about to start its first attempt whose
+concurrency or rate limit is used up is `limited` instead of `running`; it waits in its
+limit's queue (highest priority first) and starts when a slot or a token is free.
+
 An operator pauses a running, backing-off or suspended invocation and resumes a paused,
 suspended or backing-off one (a new attempt now). Kill and cancel complete an invocation
 from any status but `completed`, which is final. A new attempt while `running` (running ->
@@ -43,17 +47,37 @@ class Event(enum.Enum):
     RETRIES_EXHAUSTED = "retries exhausted"  # paused, waits for an operator
     PAUSED = "paused"  # by an operator
     COMPLETED = "completed"  # End, kill, or cancel before it started
+    LIMITED = "limited"  # a concurrency or rate limit is used up: queued behind it
 
 
-_NOT_DONE = (S.PENDING, S.SCHEDULED, S.READY, S.RUNNING, S.BACKING_OFF, S.SUSPENDED, S.PAUSED)
+_NOT_DONE = (
+    S.PENDING,
+    S.SCHEDULED,
+    S.READY,
+    S.RUNNING,
+    S.BACKING_OFF,
+    S.SUSPENDED,
+    S.PAUSED,
+    S.LIMITED,
+)
 
 TRANSITIONS: dict[tuple[InvocationStatus, Event], InvocationStatus] = {
     (S.READY, Event.DELAYED): S.SCHEDULED,
     (S.SCHEDULED, Event.DUE): S.READY,
     (S.READY, Event.INBOXED): S.PENDING,
+    (S.READY, Event.LIMITED): S.LIMITED,
+    (S.PENDING, Event.LIMITED): S.LIMITED,  # got the key's lock, not yet a slot
     **{
         (status, Event.ATTEMPT_STARTED): S.RUNNING
-        for status in (S.READY, S.PENDING, S.RUNNING, S.BACKING_OFF, S.SUSPENDED, S.PAUSED)
+        for status in (
+            S.READY,
+            S.PENDING,
+            S.RUNNING,
+            S.BACKING_OFF,
+            S.SUSPENDED,
+            S.PAUSED,
+            S.LIMITED,
+        )
     },
     (S.RUNNING, Event.SUSPENDED): S.SUSPENDED,
     (S.RUNNING, Event.ATTEMPT_FAILED): S.BACKING_OFF,

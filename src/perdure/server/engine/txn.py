@@ -34,6 +34,9 @@ class EngineTxn:
         self._dirty: dict[str, InvocationRow | None] = {}  # to write at the end; None: delete
         self._services: dict[str, ServiceInfo | None] = {}
         self._notifications: list[JournalEntryRow] = []
+        # Journal index -> (type, payload) a running attempt gets instead of the entry
+        # (protocol V7: a ProposeRunCompletionAck for a RunCompletion it proposed).
+        self.forward_as: dict[int, tuple[int, bytes]] = {}
 
     # ---- services ---------------------------------------------------------------------
 
@@ -137,9 +140,10 @@ class EngineTxn:
         for entry in self._notifications:
             row = self.get(entry.invocation_id)
             if row is not None and row.status == InvocationStatus.RUNNING:
+                entry_type, payload = self.forward_as.get(entry.index, (entry.type, entry.payload))
                 self.effects.append(
                     NotificationCommitted(
-                        entry.invocation_id, row.attempt, entry.index, entry.type, entry.payload
+                        entry.invocation_id, row.attempt, entry.index, entry_type, payload
                     )
                 )
         return self.effects

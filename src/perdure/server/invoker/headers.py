@@ -6,6 +6,7 @@ import urllib.parse
 
 import httpx
 
+from perdure.protocol.heartbeat import HEARTBEAT_HEADER
 from perdure.protocol.identity import RequestSigner
 from perdure.protocol.versions import protocol_content_type
 from perdure.server.engine import AttemptPlan
@@ -27,6 +28,8 @@ def attempt_headers(
         "accept": content_type,
         "x-restate-invocation-id": plan.invocation_id,
         "x-restate-cluster-name": cluster_name,
+        # Tells a perdure SDK it may send heartbeats (restate-server never sets it).
+        HEARTBEAT_HEADER: "1",
     }
     if plan.key is not None:
         headers["x-restate-service-key"] = urllib.parse.quote(plan.key, safe="")

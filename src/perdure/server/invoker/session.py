@@ -20,7 +20,10 @@ So the attempt's rules exist once:
   deployment's next bytes; when it expires the attempt fails (retried);
 - a write the peer does not take (flow control) fails the attempt after the abort timeout
   (the first write, the journal, gets the inactivity timeout on top);
-- the response head must be 200 with the negotiated protocol's content type.
+- the response head must be 200 with the negotiated protocol's content type;
+- a heartbeat frame (perdure's extension, `protocol/heartbeat.py`) is activity like any
+  other message, so a long step that heartbeats is never aborted; it never reaches the
+  engine.
 
 Times are seconds on any monotonic scale the driver chooses (its clock).
 """
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 
 from perdure.protocol.errors import ProtocolError
 from perdure.protocol.framing import Frame, FrameDecoder, encode_frame
+from perdure.protocol.heartbeat import HEARTBEAT_TYPE
 from perdure.protocol.messages import MessageType
 from perdure.protocol.versions import parse_protocol_content_type, protocol_content_type
 from perdure.server.durations import DurationError, parse_duration_ms
@@ -141,15 +145,17 @@ class AttemptSession:
             frames = self._decoder.feed(chunk)
         except ProtocolError as exc:
             return self._fail(str(exc) or type(exc).__name__)
-        if not frames:
-            return []
         batch: list[Frame] = []
         ended = False
         for frame in frames:
+            if frame.type == HEARTBEAT_TYPE:
+                continue  # activity only (counted above)
             batch.append(frame)
             if frame.type in TERMINAL:
                 ended = True
                 break
+        if not batch:
+            return []
         plan = self.plan
         submit = Submit(
             SdkFrames(plan.invocation_id, plan.attempt, tuple(batch), plan.known_entries)

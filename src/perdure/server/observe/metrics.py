@@ -67,6 +67,13 @@ class ServerMetrics:
         self.timers_due = Gauge(
             "perdure_timers_due", "Armed timers that are due and not fired yet", registry=r
         )
+        self.subscription_lag = Gauge(
+            "perdure_subscription_lag",
+            "Kafka records of a subscription's partition not ingested yet (high watermark "
+            "minus the next offset)",
+            ["subscription", "partition"],
+            registry=r,
+        )
         for status in InvocationStatus:
             self.invocations.labels(status=status.value).set(0)
 
@@ -108,9 +115,25 @@ class ServerMetrics:
             found = {str(status): int(n) for status, n in counted.rows}  # type: ignore[call-overload]
             for status in InvocationStatus:
                 self.invocations.labels(status=status.value).set(found.get(status.value, 0))
+        await self._subscription_lag(store)
         self.processor_pending.set(processor_pending())
         self.invoker_queued.set(invoker_queued())
         armed, due = timers()
         self.timers_armed.set(armed)
         self.timers_due.set(due)
         return bytes(generate_latest(self.registry))
+
+    async def _subscription_lag(self, store: Store) -> None:
+        try:
+            lags = await store.query(
+                "SELECT id, partition, lag FROM sys_subscription WHERE partition IS NOT NULL"
+            )
+        except QueryError:
+            return  # too many queries right now: keep the last values
+        self.subscription_lag.clear()
+        for subscription, partition, lag in lags.rows:
+            self.subscription_lag.labels(
+                subscription=str(subscription), partition=str(partition)
+            ).set(
+                float(lag or 0)  # type: ignore[arg-type]
+            )

@@ -4,10 +4,12 @@ written for Restate sees the same schema on perdure (`SELECT *`, capability prob
 types of counts and timestamps).
 
 Each table is filled from the store's view of the same name (`Store.query`), when the store
-has one; columns the view lacks are NULL, and a table no view backs (vqueues, rules,
-journal events) is empty. `sys_invocation_status` and `sys_invocation_state` are not
-stored: they are projections of `sys_invocation` (`DERIVED`), restate's own relation turned
-around (restate derives `sys_invocation` from them).
+has one; columns the view lacks are NULL, and a table no view backs (vqueues, user
+limits, journal events) is empty. `sys_rules` is filled from the Restate-style pattern
+rules; perdure's own tables (schedules, limits, subscriptions) sit beside restate's.
+`sys_invocation_status` and `sys_invocation_state` are not stored: they are projections
+of `sys_invocation` (`DERIVED`), restate's own relation turned around (restate derives
+`sys_invocation` from them).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pyarrow as pa
 _TYPES: dict[str, pa.DataType] = {
     "text": pa.large_utf8(),
     "u64": pa.uint64(),
+    "i64": pa.int64(),
     "u32": pa.uint32(),
     "blob": pa.large_binary(),
     "bool": pa.bool_(),
@@ -176,8 +179,34 @@ def _schema(spec: str) -> pa.Schema:
     return pa.schema(fields)
 
 
+# perdure's own features (no restate-server counterpart), from the views of the same name.
+_COLUMNS.update(
+    {
+        "sys_schedule": (
+            "name:text cron:text timezone:text target:text target_service_name:text "
+            "target_service_key:text target_handler_name:text overlap:text catch_up:text "
+            "source:text paused:bool next_fire_at:time last_fire_at:time "
+            "last_invocation_id:text last_invocation_status:text buffered_tick:time "
+            "fired:u64 skipped:u64 created_at:time modified_at:time"
+        ),
+        "sys_limit": (
+            "rule:text source:text service_name:text handler_name:text pattern:text "
+            "limit_by:text concurrency:u64 rate_count:u64 rate_period_ms:u64 rate_burst:u64 "
+            "priority:i64 disabled:bool limit_group:text running:u64 queued:u64"
+        ),
+        "sys_subscription": (
+            "id:text source:text sink:text partition:u32 committed_offset:i64 "
+            "high_watermark:i64 lag:i64 created_at:time"
+        ),
+    }
+)
+
 _STORED = frozenset(
     {
+        "sys_schedule",
+        "sys_limit",
+        "sys_subscription",
+        "sys_rules",
         "state",
         "sys_deployment",
         "sys_inbox",

@@ -84,6 +84,16 @@ def _integer(value: object) -> int | None:
     return None
 
 
+def _signed(value: object) -> int | None:
+    if isinstance(value, int | bool):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
 def _boolean(value: object) -> bool | None:
     if isinstance(value, bool):
         return value
@@ -123,6 +133,8 @@ def _converter(kind: pa.DataType) -> Callable[[object], object]:
         return _duration_ms
     if pa.types.is_large_string(kind) or pa.types.is_string(kind):
         return _text
+    if pa.types.is_signed_integer(kind):
+        return _signed
     if pa.types.is_integer(kind):
         return _integer
     if pa.types.is_boolean(kind):

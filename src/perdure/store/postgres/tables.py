@@ -38,6 +38,7 @@ from perdure.store.api import (
     WaiterRow,
 )
 from perdure.store.partitioning import invocation_partition_key, key_partition_key, stored
+from perdure.store.postgres.feature_tables import FeatureTables
 
 # The SQLite writer's write-through cache works for any single writer.
 from perdure.store.rowcache import Cached, CacheKey, RowCache
@@ -117,7 +118,7 @@ def _key_text(state_key: bytes) -> str:
     return introspection.utf8(state_key).replace("\x00", "\ufffd")  # type: ignore[union-attr]
 
 
-class PostgresTxn:
+class PostgresTxn(FeatureTables):
     """Implements `perdure.store.api.WriteTxn` on a connection inside a transaction."""
 
     def __init__(self, conn: psycopg.Connection[Any], rows: RowCache | None = None) -> None:

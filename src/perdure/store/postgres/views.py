@@ -35,6 +35,7 @@ from typing import Any
 
 from perdure.protocol.messages import MessageType
 from perdure.store import introspection
+from perdure.store.postgres.feature_views import feature_views
 
 SCHEMA = "perdure_sys"
 
@@ -49,6 +50,10 @@ VIEW_NAMES: tuple[str, ...] = (
     "sys_promise",
     "sys_service",
     "sys_deployment",
+    "sys_schedule",
+    "sys_limit",
+    "sys_rules",
+    "sys_subscription",
 )
 
 
@@ -311,6 +316,9 @@ SELECT
     d.max_protocol_version AS max_service_protocol_version
 FROM public.deployments AS d""",
 }
+
+
+_VIEWS.update(feature_views(_ts))
 
 
 def view_statements() -> list[str]:

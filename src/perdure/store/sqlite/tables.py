@@ -25,6 +25,9 @@ from perdure.store.api import (
     WaiterRow,
 )
 from perdure.store.rowcache import RowCache
+from perdure.store.sqlite.limit_tables import LimitTables
+from perdure.store.sqlite.schedule_tables import ScheduleTables
+from perdure.store.sqlite.subscription_tables import SubscriptionTables
 
 _INVOCATION_COLUMNS = [f.name for f in fields(InvocationRow)]
 _INVOCATION_VALUES = operator.attrgetter(*_INVOCATION_COLUMNS)
@@ -99,7 +102,7 @@ def _service_from_row(row: Sequence[object]) -> ServiceRow:
     )
 
 
-class SqliteTxn:
+class SqliteTxn(ScheduleTables, LimitTables, SubscriptionTables):
     """Implements `perdure.store.api.WriteTxn` on a connection inside a transaction; the
     writer's transactions go through its `RowCache` for invocation rows."""
 

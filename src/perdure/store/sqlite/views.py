@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from perdure.store.sqlite.feature_views import FEATURE_VIEW_NAMES, FEATURE_VIEWS_SQL
+
 
 def _ts(column: str) -> str:
     return f"strftime('%Y-%m-%dT%H:%M:%fZ', {column} / 1000.0, 'unixepoch')"
@@ -79,6 +81,7 @@ VIEW_NAMES: tuple[str, ...] = (
     "sys_promise",
     "sys_service",
     "sys_deployment",
+    *FEATURE_VIEW_NAMES,
 )
 
 # restate's `state` table shares its name with perdure's own `state` table, so the view is
@@ -225,6 +228,6 @@ def install_views(conn: sqlite3.Connection) -> None:
     """Drop and recreate every view (the caller holds a write transaction)."""
     for name in VIEW_NAMES:
         conn.execute(f"DROP VIEW IF EXISTS {name}")
-    for statement in INTROSPECTION_VIEWS_SQL.split(";"):
+    for statement in (INTROSPECTION_VIEWS_SQL + ";" + FEATURE_VIEWS_SQL).split(";"):
         if statement.strip():
             conn.execute(statement)

@@ -5,7 +5,9 @@
 import { formatTime } from "./format.js";
 import * as invocation from "./pages/invocation.js";
 import * as invocations from "./pages/invocations.js";
+import * as limits from "./pages/limits.js";
 import * as overview from "./pages/overview.js";
+import * as schedules from "./pages/schedules.js";
 import * as services from "./pages/services.js";
 import * as sql from "./pages/sql.js";
 import * as state from "./pages/state.js";
@@ -20,6 +22,8 @@ const ROUTES = [
   [/^\/ui\/state\/?$/, state, "state"],
   [/^\/ui\/workflows\/?$/, workflows, "workflows"],
   [/^\/ui\/services\/?$/, services, "services"],
+  [/^\/ui\/schedules\/?$/, schedules, "schedules"],
+  [/^\/ui\/limits\/?$/, limits, "limits"],
   [/^\/ui\/sql\/?$/, sql, "sql"],
 ];
 

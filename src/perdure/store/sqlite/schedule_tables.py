@@ -1,0 +1,49 @@
+"""SQL of the `schedules` table (`perdure.store.api.ScheduleTable`), mixed into `SqliteTxn`."""
+
+from __future__ import annotations
+
+import operator
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import fields
+
+from perdure.store.api import ScheduleRow
+
+_COLUMNS = [f.name for f in fields(ScheduleRow)]
+_VALUES = operator.attrgetter(*_COLUMNS)
+_INSERT = (
+    f"INSERT OR REPLACE INTO schedules ({', '.join(_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _COLUMNS)})"
+)
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM schedules"
+_PAUSED = _COLUMNS.index("paused")
+
+
+def _schedule_from_row(row: Sequence[object]) -> ScheduleRow:
+    values = list(row)
+    values[_PAUSED] = bool(values[_PAUSED])
+    return ScheduleRow(*values)  # type: ignore[arg-type]
+
+
+class ScheduleTables:
+    _conn: sqlite3.Connection
+
+    def put_schedule(self, row: ScheduleRow) -> None:
+        self._conn.execute(_INSERT, _VALUES(row))
+
+    def get_schedule(self, name: str) -> ScheduleRow | None:
+        found = self._conn.execute(f"{_SELECT} WHERE name = ?", (name,)).fetchone()
+        return None if found is None else _schedule_from_row(found)
+
+    def list_schedules(self) -> list[ScheduleRow]:
+        return [_schedule_from_row(r) for r in self._conn.execute(f"{_SELECT} ORDER BY name")]
+
+    def delete_schedule(self, name: str) -> None:
+        self._conn.execute("DELETE FROM schedules WHERE name = ?", (name,))
+
+    def buffered_schedule_of(self, invocation_id: str) -> ScheduleRow | None:
+        found = self._conn.execute(
+            f"{_SELECT} WHERE last_invocation_id = ? AND buffered_tick IS NOT NULL LIMIT 1",
+            (invocation_id,),
+        ).fetchone()
+        return None if found is None else _schedule_from_row(found)
