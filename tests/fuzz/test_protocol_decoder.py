@@ -17,9 +17,7 @@ from perdure.protocol.messages import MessageType, decode_message, decode_payloa
 
 EXAMPLES = int(os.environ.get("PERDURE_FUZZ_EXAMPLES", "300"))
 LIMIT = 4096
-FUZZ = settings(
-    max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 KNOWN = [int(t) for t in MessageType]
 
 
@@ -50,8 +48,7 @@ def test_arbitrary_bytes_raise_only_protocol_errors(chunks: list[bytes]) -> None
 # reach the payload decoder far more often than uniform bytes do.
 frames = st.builds(
     lambda code, flags, payload, declared: (
-        struct.pack(">HHI", code, flags, len(payload) if declared is None else declared)
-        + payload
+        struct.pack(">HHI", code, flags, len(payload) if declared is None else declared) + payload
     ),
     st.one_of(st.sampled_from(KNOWN), st.integers(0, 0xFFFF)),
     st.one_of(st.just(0), st.integers(0, 0xFFFF)),

@@ -123,6 +123,11 @@ class _FrameHandler:
     def command(self, message_type: MessageType, payload: bytes, message: Message) -> None:
         if message_type == MessageType.INPUT:
             raise AttemptFailure(PROTOCOL_VIOLATION, "the deployment may not write Input")
+        if self.row.result is not None:
+            # The Output is the handler's last command: only End may follow it.
+            raise AttemptFailure(
+                PROTOCOL_VIOLATION, f"{message_type.name} command after the Output command"
+            )
         if message_type in _STATE_READS | _STATE_WRITES and not self.target.keyed:
             raise AttemptFailure(500, f"{self.row.service} is a service: it has no state access")
         if message_type in _STATE_WRITES and not self.target.can_write_state:
@@ -138,7 +143,11 @@ class _FrameHandler:
         elif message_type in _CROSS:
             self.cross(message_type, payload, message)
         elif message_type in _SIMPLE:
-            self.row = self.tx.append(self.row, message_type, payload)
+            # A Run carries its completion id, so a proposed result can be checked against it.
+            run_id = (
+                message.result_completion_id if isinstance(message, pb.RunCommandMessage) else None
+            )
+            self.row = self.tx.append(self.row, message_type, payload, completion_id=run_id)
             self.simple(message_type, payload, message)
         else:
             raise AttemptFailure(
@@ -242,12 +251,30 @@ class _FrameHandler:
             # One recorded result per step (S4): a second proposal is ignored.
             logger.info("ignoring a second run completion %d of %s", completion_id, self.row.id)
             return
+        if not self._has_run(completion_id):
+            raise AttemptFailure(
+                PROTOCOL_VIOLATION,
+                f"a run completion was proposed for completion id {completion_id}, "
+                "which no Run command of this invocation has",
+            )
         notification = pb.NotificationTemplate(completion_id=completion_id)
         if message.HasField("failure"):
             notification.failure.CopyFrom(message.failure)
         else:
             notification.value.content = message.value
         self.append_notification(MessageType.RUN_COMPLETION, notification)
+
+    def _has_run(self, completion_id: int) -> bool:
+        store = self.tx.store
+        if store.has_completion(self.row.id, completion_id, MessageType.RUN):
+            return True
+        # Run commands journaled before they carried their completion id: decode them.
+        for entry in store.read_journal(self.row.id):
+            if entry.type == MessageType.RUN and entry.completion_id is None:
+                run = decode_payload(MessageType.RUN, entry.payload)
+                if getattr(run, "result_completion_id", None) == completion_id:
+                    return True
+        return False
 
     def suspend(self, message: pb.SuspensionMessage) -> None:
         completions = tuple(message.waiting_completions)
