@@ -133,7 +133,8 @@ def ingress_requests(draw: st.DrawFn) -> dict[str, Any]:
         verb = draw(st.sampled_from(["call", "send"]))
         path = f"/restate/{verb}/{svc}/{key}/{handler}"
     elif shape == 5:
-        path = f"/restate/invocation/{draw(invocation_ids)}/{draw(st.sampled_from(['attach', 'output']))}"
+        op = draw(st.sampled_from(["attach", "output"]))
+        path = f"/restate/invocation/{draw(invocation_ids)}/{op}"
     elif shape == 6:
         op = draw(st.sampled_from(["attach", "output"]))
         path = f"/restate/workflow/{svc}/{key}/{op}"
@@ -145,8 +146,8 @@ def ingress_requests(draw: st.DrawFn) -> dict[str, Any]:
     elif shape == 9:
         path = "/restate/health"
     elif shape == 10:
-        idem = draw(segment)
-        path = f"/restate/invocation/{svc}/{handler}/{idem}/{draw(st.sampled_from(['attach', 'output']))}"
+        idem, op = draw(segment), draw(st.sampled_from(["attach", "output"]))
+        path = f"/restate/invocation/{svc}/{handler}/{idem}/{op}"
     else:
         path = "/" + "/".join(draw(st.lists(segment, max_size=6)))
     headers: dict[str, str] = {}
