@@ -35,7 +35,12 @@ from perdure.server.http import (
 from perdure.server.ingress.delay import parse_delay
 from perdure.server.ingress.errors import IngressError
 from perdure.server.ingress.invocations import InvocationRoutes
-from perdure.server.ingress.responses import ingress_error, invocation_result, rfc3339
+from perdure.server.ingress.responses import (
+    ingress_error,
+    invocation_result,
+    rfc3339,
+    store_unavailable,
+)
 from perdure.server.ingress.routing import (
     CallTarget,
     ServiceDirectory,
@@ -46,7 +51,7 @@ from perdure.server.ingress.routing import (
     target_of,
 )
 from perdure.server.ingress.validation import validate_input
-from perdure.store.api import Store
+from perdure.store.api import Store, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +92,8 @@ class IngressApp:
             )
         except NotFound as exc:
             response = ingress_error(404, exc.message)
+        except StoreError as exc:
+            response = store_unavailable(exc)
         except Exception:
             logger.exception("ingress request %s %s failed", request.method, request.path)
             response = ingress_error(

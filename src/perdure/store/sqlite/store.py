@@ -38,6 +38,7 @@ from perdure.store.api import (
     Store,
     StoreError,
     StoreLockedError,
+    StoreWriteError,
     WriteTxn,
 )
 from perdure.store.migrations import migrations
@@ -169,6 +170,11 @@ class _Worker(threading.Thread):
         self._conn.execute("SAVEPOINT job")
         try:
             result = fn(txn)
+        except sqlite3.OperationalError:
+            # Not the job's fault (a full or read-only disk, an I/O error): SQLite may
+            # already have rolled the whole transaction back, so the batch fails as one.
+            self.rows.job_failed()
+            raise
         except Exception as exc:
             self._conn.execute("ROLLBACK TO job")
             self._conn.execute("RELEASE job")
@@ -198,9 +204,12 @@ class _Worker(threading.Thread):
         except sqlite3.Error as exc:
             logger.error("store write transaction failed: %s", exc)
             if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
+                try:
+                    self._conn.execute("ROLLBACK")
+                except sqlite3.Error as undo:  # e.g. SQLite already rolled it back itself
+                    logger.error("rolling the failed transaction back failed: %s", undo)
             self.rows.rolled_back()
-            error = StoreError(f"write transaction failed: {exc}")
+            error = StoreWriteError(f"the store cannot write: {exc}")
             _resolve_all([(job, None, error) for job in batch])
             return
         if self.rows.committed():
