@@ -113,7 +113,8 @@ class AdminApp:
         except Exception:
             logger.exception("admin request %s %s failed", request.method, request.path)
             response = admin_error(500, "internal error, see the server log")
-        response = await settle_body(tracked, response)
+        # An oversized body is not read any further (not even to discard it): close instead.
+        response = await settle_body(tracked, response, close=response.status == 413)
         await response.send(send)
 
     async def _route(self, request: Request) -> Response:
