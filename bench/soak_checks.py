@@ -33,7 +33,12 @@ class Findings:
 
 def query(admin_url: str, sql: str) -> list[dict[str, Any]]:
     try:
-        response = httpx.post(f"{admin_url}/query", json={"query": sql}, timeout=60)
+        response = httpx.post(
+            f"{admin_url}/query",
+            json={"query": sql},
+            headers={"accept": "application/json"},
+            timeout=60,
+        )
     except httpx.TransportError as exc:
         raise AssertionError(f"/query at {admin_url}: {exc!r}") from exc
     if response.status_code != 200:
@@ -87,7 +92,7 @@ def check_store(
 
     doubled = query(
         admin_url,
-        "SELECT id, json_extract(entry_json, '$.completionId') AS completion, count(*) AS n "
+        "SELECT id, json_get_int(entry_json, 'completionId') AS completion, count(*) AS n "
         f"FROM sys_journal WHERE entry_type = '{RUN_COMPLETION}' "
         "GROUP BY id, completion HAVING count(*) > 1 LIMIT 20",
     )
@@ -107,7 +112,7 @@ def check_store(
 
     state = query(
         admin_url,
-        "SELECT service_key, value_utf8 FROM sys_state "
+        "SELECT service_key, value_utf8 FROM state "
         "WHERE service_name = 'SoakCounter' AND key = 'count'",
     )
     actual = Counter({row["service_key"]: int(json.loads(row["value_utf8"])) for row in state})

@@ -103,7 +103,9 @@ def _refused_while(stack: Stack, words: tuple[str, ...]) -> list[str]:
         try:
             answer = stack.send_add("during", f"during-{i}")
         except httpx.TimeoutException:
-            pytest.fail(f"request {i} got no answer within {ANSWER_BOUND_S} s while the disk was bad")
+            pytest.fail(
+                f"request {i} got no answer within {ANSWER_BOUND_S} s while the disk was bad"
+            )
         assert time.monotonic() - started < ANSWER_BOUND_S
         if answer.status_code == 202:
             accepted += 1

@@ -43,6 +43,10 @@ def _status(pid: int, field: str) -> int:
     raise AssertionError(f"no {field} in /proc/{pid}/status")
 
 
+def _reset_peak(pid: int) -> None:
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets the peak RSS (VmHWM)
+
+
 async def _slow_client(port: int, stop: asyncio.Event) -> str:
     """Send a request head a byte every 0.2 s; how the server ended it."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -147,7 +151,7 @@ async def test_a_declared_100_mib_body_is_refused_before_it_is_sent(
 async def test_a_chunked_100_mib_body_is_cut_at_the_limit(dev: PerdureServer) -> None:
     assert dev.process is not None and dev.process.pid is not None
     pid = dev.process.pid
-    Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets the peak RSS (VmHWM)
+    _reset_peak(pid)
     before = _status(pid, "VmRSS")
     headers = (
         b"POST /Tally/big/add HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
@@ -160,4 +164,6 @@ async def test_a_chunked_100_mib_body_is_cut_at_the_limit(dev: PerdureServer) ->
     growth = _status(pid, "VmHWM") - before
     assert growth < 2 * LIMIT, f"the server grew by {growth // MIB} MiB for one refused body"
     # And it still serves.
-    assert httpx.post(f"{dev.ingress_url}/Tally/after/add", json=1, timeout=10).json() == 1
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.post(f"{dev.ingress_url}/Tally/after/add", json=1)
+    assert answer.json() == 1

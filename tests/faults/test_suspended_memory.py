@@ -70,6 +70,7 @@ def _suspended(dev: PerdureServer) -> int:
     response = httpx.post(
         f"{dev.admin_url}/query",
         json={"query": "SELECT count(*) AS n FROM sys_invocation WHERE status = 'suspended'"},
+        headers={"accept": "application/json"},
         timeout=30,
     )
     assert response.status_code == 200, response.text
@@ -109,5 +110,7 @@ async def test_suspended_invocations_stay_under_the_memory_bound(dev: PerdureSer
     )
     assert growth < FIXED_ALLOWANCE + PER_INVOCATION * (TOTAL - WARMUP), figures
     # Still serving, and the sleepers are all still there.
-    assert httpx.post(f"{dev.ingress_url}/Tally/m/add", json=1, timeout=30).json() == 1
+    async with httpx.AsyncClient(timeout=30) as client:
+        answer = await client.post(f"{dev.ingress_url}/Tally/m/add", json=1)
+    assert answer.json() == 1
     assert _suspended(dev) == TOTAL

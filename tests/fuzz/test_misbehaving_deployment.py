@@ -55,7 +55,11 @@ class Stack:
         self.http = httpx.Client(timeout=DEADLINE_S)
 
     def query(self, sql: str) -> list[dict[str, Any]]:
-        response = self.http.post(f"{self.server.admin_url}/query", json={"query": sql})
+        response = self.http.post(
+            f"{self.server.admin_url}/query",
+            json={"query": sql},
+            headers={"accept": "application/json"},
+        )
         assert response.status_code == 200, response.text
         rows: list[dict[str, Any]] = response.json()["rows"]
         return rows

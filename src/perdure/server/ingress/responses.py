@@ -30,7 +30,9 @@ def store_unavailable(error: Exception) -> Response:
         "(with the same idempotency-key, if it has one)",
     )
     return Response(
-        response.status, response.body, (*response.headers, ("retry-after", str(STORE_RETRY_AFTER_S)))
+        response.status,
+        response.body,
+        (*response.headers, ("retry-after", str(STORE_RETRY_AFTER_S))),
     )
 
 

@@ -182,7 +182,9 @@ class Invoker:
                 )
             except Exception:
                 # The invocation stays running in the store; the next start recovers it.
-                logger.exception("cannot fail attempt %d of %s", failed.attempt, failed.invocation_id)
+                logger.exception(
+                    "cannot fail attempt %d of %s", failed.attempt, failed.invocation_id
+                )
                 return
             await self._clock.sleep(delay)
             delay = min(delay * 2, STORE_RETRY_MAX_S)
