@@ -179,8 +179,8 @@ def _wait_quiet(system: SoakSystem, invocations: int, deadline: float) -> None:
         try:
             rows = query(
                 system.admin_url,
-                "SELECT count(*) AS n, sum(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS done "
-                "FROM sys_invocation",
+                "SELECT count(*) AS n, "
+                "sum(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS done FROM sys_invocation",
             )
         except (httpx.TransportError, AssertionError):
             rows = []
