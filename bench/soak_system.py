@@ -95,9 +95,6 @@ class SoakSystem:
 
     # ---- faults ---------------------------------------------------------------------------
 
-    def targets(self) -> list[str]:
-        return ["server", *(f"endpoint-{i}" for i in range(len(self.endpoints)))]
-
     def kill(self, target: str) -> None:
         """kill -9 `target`, then start it again (same data dir; an endpoint, same port)."""
         with self._lock:

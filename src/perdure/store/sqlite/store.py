@@ -159,6 +159,8 @@ class _Worker(threading.Thread):
                 result = job.fns[0](SqliteTxn(self._conn))
             finally:
                 self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _resolve_all([(job, None, StoreError(f"the store cannot read: {exc}"))])
         except BaseException as exc:
             _resolve_all([(job, None, exc)])
         else:
