@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -57,8 +57,10 @@ class PerdureServer(IngressAdminPorts):
         data_dir: Path | None = None,
         cwd: Path | None = None,
         cli_hint: str = "",
+        prefix: Sequence[str] = (),
     ) -> None:
         self.workdir = workdir
+        self.prefix = list(prefix)  # runs the command through this (e.g. nsenter ... --)
         self.extra_env = dict(env or {})
         self.app = app
         self.data_dir = data_dir
@@ -90,7 +92,7 @@ class PerdureServer(IngressAdminPorts):
         data_dir = self.data_dir or self.workdir / f"data-{self._spawned}"
         command = ["dev", str(self.app)] if self.app else ["server"]
         argv = [
-            cli, *command,
+            *self.prefix, cli, *command,
             "--data-dir", str(data_dir),
             "--ingress-port", str(self.ingress_port),
             "--admin-port", str(self.admin_port),

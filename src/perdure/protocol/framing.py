@@ -64,8 +64,22 @@ class FrameDecoder:
 
     def feed(self, chunk: bytes) -> list[Frame]:
         """Add bytes; return every frame that is now complete, in order."""
-        self._buffer += chunk
         out: list[Frame] = []
+        self._feed_into(chunk, out)
+        return out
+
+    def feed_until_error(self, chunk: bytes) -> tuple[list[Frame], ProtocolError | None]:
+        """Like `feed`, but a bad header does not swallow the whole frames before it: they
+        come back with the error (after which the decoder must not be fed again)."""
+        out: list[Frame] = []
+        try:
+            self._feed_into(chunk, out)
+        except ProtocolError as exc:
+            return out, exc
+        return out, None
+
+    def _feed_into(self, chunk: bytes, out: list[Frame]) -> None:
+        self._buffer += chunk
         while len(self._buffer) >= HEADER_SIZE:
             message_type, flags, length = _HEADER.unpack_from(self._buffer)
             if length > self._max_frame_size:
@@ -78,7 +92,6 @@ class FrameDecoder:
                 break
             out.append(Frame(message_type, flags, bytes(self._buffer[HEADER_SIZE:end])))
             del self._buffer[:end]
-        return out
 
     @property
     def pending(self) -> int:

@@ -33,6 +33,11 @@ class StoreError(Exception):
     """The store failed to read or write."""
 
 
+class StoreWriteError(StoreError):
+    """A write transaction could not commit (a full or read-only disk, a lost database):
+    nothing of it was stored, so the work may be submitted again once the cause is gone."""
+
+
 class StoreLockedError(StoreError):
     """Another process already uses this data directory (or database)."""
 

@@ -35,7 +35,7 @@ from perdure.server.http import (
 )
 from perdure.server.observe.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from perdure.server.query import QueryEngine
-from perdure.store.api import Store
+from perdure.store.api import Store, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -108,10 +108,13 @@ class AdminApp:
             response = admin_error(413, "the request body is too large")
         except json.JSONDecodeError as exc:
             response = admin_error(400, f"the request body is not valid JSON: {exc}")
+        except StoreError as exc:
+            response = admin_error(503, f"{exc}; nothing was changed: retry later")
         except Exception:
             logger.exception("admin request %s %s failed", request.method, request.path)
             response = admin_error(500, "internal error, see the server log")
-        response = await settle_body(tracked, response)
+        # An oversized body is not read any further (not even to discard it): close instead.
+        response = await settle_body(tracked, response, close=response.status == 413)
         await response.send(send)
 
     async def _route(self, request: Request) -> Response:

@@ -163,6 +163,11 @@ class _FrameHandler:
     def command(self, message_type: MessageType, payload: bytes, message: Message) -> None:
         if message_type == MessageType.INPUT:
             raise AttemptFailure(PROTOCOL_VIOLATION, "the deployment may not write Input")
+        if self.row.result is not None:
+            # The Output is the handler's last command: only End may follow it.
+            raise AttemptFailure(
+                PROTOCOL_VIOLATION, f"{message_type.name} command after the Output command"
+            )
         if message_type in _STATE_READS | _STATE_WRITES and not self.target.keyed:
             raise AttemptFailure(500, f"{self.row.service} is a service: it has no state access")
         if message_type in _STATE_WRITES and not self.target.can_write_state:

@@ -26,7 +26,7 @@ from typing import Any, Protocol, TypeVar
 from perdure.server.engine.api import Applied, Engine
 from perdure.server.engine.commands import AttemptFailed, Command, Effect, StartAttempt
 from perdure.server.engine.errors import EngineError
-from perdure.store.api import JobFailed, Store
+from perdure.store.api import JobFailed, Store, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,8 @@ class PartitionProcessor:
                 self._on_commit(time.perf_counter() - queued_at)
         for (command, reply), result in zip(batch, results, strict=True):
             if isinstance(result, JobFailed):
-                if not isinstance(result.error, EngineError):
+                # A refusal is an answer; a store failure was logged once for its batch.
+                if not isinstance(result.error, EngineError | StoreError):
                     logger.error("command %s failed", type(command).__name__, exc_info=result.error)
                 if not reply.done():
                     reply.set_exception(result.error)

@@ -42,6 +42,7 @@ from perdure.server.ingress.responses import (
     expires_header,
     ingress_error,
     invocation_result,
+    store_unavailable,
 )
 from perdure.server.ingress.routing import (
     CallTarget,
@@ -51,7 +52,7 @@ from perdure.server.ingress.routing import (
     resolve_call,
 )
 from perdure.server.ingress.validation import validate_input
-from perdure.store.api import Store
+from perdure.store.api import Store, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,8 @@ class IngressApp:
             )
         except NotFound as exc:
             response = ingress_error(404, exc.message)
+        except StoreError as exc:
+            response = store_unavailable(exc)
         except Exception:
             logger.exception("ingress request %s %s failed", request.method, request.path)
             response = ingress_error(

@@ -113,7 +113,7 @@ class InvocationRoutes:
         raw = await request.body(self._config.message_size_limit)
         try:
             body = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
             raise IngressError(400, f"bad request body: {exc}") from None
         if not isinstance(body, dict):
             raise IngressError(400, "bad request body: expected a JSON object with a 'target'")

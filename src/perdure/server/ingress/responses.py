@@ -18,6 +18,24 @@ def ingress_error(status: int, message: str) -> Response:
     )
 
 
+STORE_RETRY_AFTER_S = 1
+
+
+def store_unavailable(error: Exception) -> Response:
+    """503 for work the store could not take (a full or read-only disk, …): nothing of the
+    request was stored, so sending it again later is safe (with its idempotency key)."""
+    response = ingress_error(
+        503,
+        f"{error}; nothing of this request was stored: retry it later "
+        "(with the same idempotency-key, if it has one)",
+    )
+    return Response(
+        response.status,
+        response.body,
+        (*response.headers, ("retry-after", str(STORE_RETRY_AFTER_S))),
+    )
+
+
 def invocation_result(invocation_id: str, result: bytes, output: OutputSpec | None) -> Response:
     """The stored Output of an invocation as the caller sees it."""
     message = pb.OutputCommandMessage()

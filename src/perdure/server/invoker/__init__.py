@@ -44,8 +44,13 @@ from perdure.server.invoker.in_process import (
 )
 from perdure.server.invoker.mailboxes import Mailbox, Mailboxes
 from perdure.server.invoker.session import AttemptSession
+from perdure.store.api import StoreError
 
 logger = logging.getLogger(__name__)
+
+# Reporting a failed attempt while the store cannot write: retried with this backoff.
+STORE_RETRY_MIN_S = 0.1
+STORE_RETRY_MAX_S = 5.0
 
 Submit = Callable[[SdkFrames | AttemptFailed], Awaitable[None]]
 TraceHeaders = Callable[[AttemptPlan], Mapping[str, str]]
@@ -163,6 +168,32 @@ class Invoker:
 
         return open_transport
 
+    async def _report_failure(self, failed: AttemptFailed) -> None:
+        """Store that the attempt failed, so it is retried. While the store cannot write
+        (a full disk) keep trying: otherwise the invocation would stay running with no
+        attempt until the next restart. The attempt number fences a late report."""
+        delay = STORE_RETRY_MIN_S
+        while True:
+            try:
+                await self._submit(failed)
+                return
+            except StoreError as exc:
+                logger.warning(
+                    "cannot fail attempt %d of %s yet (%s); retrying in %gs",
+                    failed.attempt,
+                    failed.invocation_id,
+                    exc,
+                    delay,
+                )
+            except Exception:
+                # The invocation stays running in the store; the next start recovers it.
+                logger.exception(
+                    "cannot fail attempt %d of %s", failed.attempt, failed.invocation_id
+                )
+                return
+            await self._clock.sleep(delay)
+            delay = min(delay * 2, STORE_RETRY_MAX_S)
+
     def _finished(self, plan: AttemptPlan, task: asyncio.Task[None]) -> None:
         running = self._running.get(plan.invocation_id)
         if running is not None and running[1] is task:
@@ -184,22 +215,25 @@ class Invoker:
                 open_transport,
                 clock=self._clock,
                 submit_frames=self._submit,
-                submit_failure=self._submit,
+                submit_failure=self._report_failure,
                 mailbox=mailbox,
             )
         except asyncio.CancelledError:
             # Aborted (kill, pause, shutdown): the engine has moved on, nothing to report.
             logger.debug("attempt %d of %s aborted", plan.attempt, plan.invocation_id)
             raise
+        except StoreError as exc:
+            # The store could not take the attempt's progress (a full disk): fail it, so it
+            # is retried from what was stored, once the store writes again.
+            logger.warning("attempt %d of %s: %s", plan.attempt, plan.invocation_id, exc)
+            await self._report_failure(
+                AttemptFailed(plan.invocation_id, plan.attempt, 500, f"attempt failed: {exc}")
+            )
         except Exception as exc:
             # Never let one attempt break the task group; fail the attempt so it is retried.
             logger.exception("attempt %d of %s crashed", plan.attempt, plan.invocation_id)
-            failed = AttemptFailed(plan.invocation_id, plan.attempt, 500, f"internal error: {exc}")
-            try:
-                await self._submit(failed)
-            except Exception:
-                # The invocation stays running in the store; the next start recovers it.
-                logger.exception("cannot fail attempt %d of %s", plan.attempt, plan.invocation_id)
+            failed = AttemptFailed(plan.invocation_id, plan.attempt, 500, f"attempt failed: {exc}")
+            await self._report_failure(failed)
         finally:
             if mailbox is not None:
                 self._mailboxes.close(mailbox)

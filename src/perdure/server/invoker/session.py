@@ -33,7 +33,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from perdure.protocol.errors import ProtocolError
 from perdure.protocol.framing import Frame, FrameDecoder, encode_frame
 from perdure.protocol.heartbeat import HEARTBEAT_TYPE
 from perdure.protocol.messages import MessageType
@@ -141,10 +140,7 @@ class AttemptSession:
         if self.phase is Phase.DONE:
             return []
         self._last_activity = now
-        try:
-            frames = self._decoder.feed(chunk)
-        except ProtocolError as exc:
-            return self._fail(str(exc) or type(exc).__name__)
+        frames, error = self._decoder.feed_until_error(chunk)
         batch: list[Frame] = []
         ended = False
         for frame in frames:
@@ -154,6 +150,9 @@ class AttemptSession:
             if frame.type in TERMINAL:
                 ended = True
                 break
+        if error is not None and not ended:
+            # Junk *after* a terminal message does not count; before one it fails the attempt.
+            return self._fail(str(error) or type(error).__name__)
         if not batch:
             return []
         plan = self.plan
@@ -170,6 +169,11 @@ class AttemptSession:
         """The response ended (without a terminal message, if the session is not done)."""
         if self.phase is Phase.DONE:
             return []
+        if self._decoder.pending:
+            return self._fail(
+                f"the response ended in the middle of a frame ({self._decoder.pending} bytes "
+                "of it arrived)"
+            )
         return self._fail("the response ended without End, Suspension or Error")
 
     def notification(self, now: float, effect: NotificationCommitted) -> list[Action]:

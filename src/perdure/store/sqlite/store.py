@@ -38,6 +38,7 @@ from perdure.store.api import (
     Store,
     StoreError,
     StoreLockedError,
+    StoreWriteError,
     WriteTxn,
 )
 from perdure.store.migrations import migrations
@@ -158,6 +159,8 @@ class _Worker(threading.Thread):
                 result = job.fns[0](SqliteTxn(self._conn))
             finally:
                 self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _resolve_all([(job, None, StoreError(f"the store cannot read: {exc}"))])
         except BaseException as exc:
             _resolve_all([(job, None, exc)])
         else:
@@ -169,6 +172,11 @@ class _Worker(threading.Thread):
         self._conn.execute("SAVEPOINT job")
         try:
             result = fn(txn)
+        except sqlite3.OperationalError:
+            # Not the job's fault (a full or read-only disk, an I/O error): SQLite may
+            # already have rolled the whole transaction back, so the batch fails as one.
+            self.rows.job_failed()
+            raise
         except Exception as exc:
             self._conn.execute("ROLLBACK TO job")
             self._conn.execute("RELEASE job")
@@ -198,9 +206,12 @@ class _Worker(threading.Thread):
         except sqlite3.Error as exc:
             logger.error("store write transaction failed: %s", exc)
             if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
+                try:
+                    self._conn.execute("ROLLBACK")
+                except sqlite3.Error as undo:  # e.g. SQLite already rolled it back itself
+                    logger.error("rolling the failed transaction back failed: %s", undo)
             self.rows.rolled_back()
-            error = StoreError(f"write transaction failed: {exc}")
+            error = StoreWriteError(f"the store cannot write: {exc}")
             _resolve_all([(job, None, error) for job in batch])
             return
         if self.rows.committed():
