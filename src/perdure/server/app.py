@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from perdure.protocol.identity import RequestSigner, load_private_key_pem
 from perdure.server.admin.app import AdminApp
@@ -40,6 +41,9 @@ from perdure.server.invoker import Invoker
 from perdure.server.observe.metrics import ServerMetrics
 from perdure.server.stores import describe_store, open_store
 from perdure.store.api import Store
+
+if TYPE_CHECKING:
+    from perdure.server.cluster import ClusterNode
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +140,18 @@ class Components:
             self.started.set()
 
 
+def _components(
+    config: ServerConfig, store: Store, clock: Clock, embedded: Sequence[EmbeddedApp]
+) -> Components | ClusterNode:
+    if config.node_name is None:
+        return Components(config, store, clock, embedded)
+    from perdure.server.cluster import ClusterNode
+    from perdure.store.postgres import PostgresStore
+
+    assert isinstance(store, PostgresStore) and not embedded
+    return ClusterNode(config, store, clock)
+
+
 async def run_server(
     config: ServerConfig,
     *,
@@ -152,7 +168,7 @@ async def run_server(
     try:
         # Before Recover: the in-flight invocations it restarts may be pinned to them.
         await register_embedded(store, embedded, clock.now_ms())
-        components = Components(config, store, clock, embedded)
+        components = _components(config, store, clock, embedded)
         engine = asyncio.create_task(components.run(), name="engine")
         started = asyncio.create_task(components.started.wait())
         await asyncio.wait({engine, started}, return_when=asyncio.FIRST_COMPLETED)

@@ -20,6 +20,7 @@ MIGRATION_NAMES: tuple[str, ...] = (
     "0002_retention_promises_attach",
     "0003_introspection_views",
     "0004_inbox_state_mutations",
+    "0005_cluster",
 )
 
 

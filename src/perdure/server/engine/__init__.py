@@ -10,7 +10,9 @@ this package, never its modules:
 - `TimerService`: fires stored timers on the injected clock (`timers`);
 - `ResultWaiters`: in-memory waiters for ingress callers (`waiters`);
 - the commands, replies and effects (`commands`), the refusals (`errors`), the invocation
-  ids (`ids`) and what a registered service looks like (`services`).
+  ids (`ids`) and what a registered service looks like (`services`);
+- cluster mode: an `Engine` scoped to one partition (`PartitionScope`), the messages
+  between partitions and nodes (`crossing`, applied by `inbox`) and their bytes (`wire`).
 
 Inside: `txn` (the per-command context), `lifecycle` (the status table), `invocations`
 (create, attempt, retry, complete), `frames` and `calls` (what a deployment sends),
@@ -44,6 +46,15 @@ from perdure.server.engine.commands import (
     StartAttempt,
     StateChange,
 )
+from perdure.server.engine.crossing import (
+    ENDED,
+    UNKNOWN,
+    ApplyMessage,
+    PartitionScope,
+    Reply,
+    Routed,
+    WatchResult,
+)
 from perdure.server.engine.errors import (
     Conflict,
     EngineError,
@@ -64,12 +75,16 @@ from perdure.server.engine.services import ServiceInfo, Target
 from perdure.server.engine.state_hash import state_version
 from perdure.server.engine.timers import TimerService
 from perdure.server.engine.waiters import ResultWaiters
+from perdure.server.engine.wire import decode as decode_wire, encode as encode_wire
 
 __all__ = [
     "CONTROL_OPERATIONS",
+    "ENDED",
+    "UNKNOWN",
     "WORKFLOW_ALREADY_INVOKED",
     "AbortAttempt",
     "Applied",
+    "ApplyMessage",
     "ArmTimer",
     "AttemptFailed",
     "AttemptPlan",
@@ -93,9 +108,12 @@ __all__ = [
     "NotStarted",
     "NotificationCommitted",
     "PartitionProcessor",
+    "PartitionScope",
     "Recover",
     "ReplaceState",
+    "Reply",
     "ResultWaiters",
+    "Routed",
     "SdkFrames",
     "ServiceInfo",
     "StartAttempt",
@@ -103,8 +121,11 @@ __all__ = [
     "Submit",
     "Target",
     "TimerService",
+    "WatchResult",
     "choose_invocation_id",
     "completed_result",
+    "decode_wire",
+    "encode_wire",
     "expires_at",
     "failure_result",
     "idempotent_invocation_id",

@@ -2,6 +2,10 @@
 
 This is the engine's single entry point (the partition processor calls it on the store's
 writer); which module handles which command is decided here and nowhere else.
+
+An engine with a `PartitionScope` (cluster mode) applies commands of that one partition:
+its bulk queries see only the partition's rows, and effects on other partitions become
+messages to them (`crossing`, `inbox`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from perdure.server.clock import Clock
 from perdure.server.config import ServerConfig
-from perdure.server.engine import control, frames, invocations, retention, signals
+from perdure.server.engine import control, frames, inbox, invocations, retention, signals
 from perdure.server.engine.commands import (
     AttemptFailed,
     Cleanup,
@@ -26,6 +30,7 @@ from perdure.server.engine.commands import (
     ReplaceState,
     SdkFrames,
 )
+from perdure.server.engine.crossing import ApplyMessage, PartitionScope, scoped
 from perdure.server.engine.txn import EngineTxn
 from perdure.store.api import WriteTxn
 
@@ -51,14 +56,21 @@ _HANDLERS: dict[type[Any], Callable[[EngineTxn, Any], Any]] = {
 }
 
 
+_HANDLERS[ApplyMessage] = lambda tx, cmd: inbox.apply_message(tx, cmd, _HANDLERS)
+
+
 class Engine:
-    def __init__(self, config: ServerConfig, clock: Clock) -> None:
+    def __init__(
+        self, config: ServerConfig, clock: Clock, scope: PartitionScope | None = None
+    ) -> None:
         self.config = config
         self.clock = clock
+        self.scope = scope
 
     def apply(self, txn: WriteTxn, command: Command[R]) -> Applied[R]:
         """Apply `command` in `txn` (runs on the store's writer thread). Its effects must
         run only after `txn` committed. Refusals raise `EngineError`."""
-        tx = EngineTxn(txn, self.config, self.clock.now_ms())
+        store = txn if self.scope is None else scoped(txn, self.scope)
+        tx = EngineTxn(store, self.config, self.clock.now_ms(), self.scope)
         reply: R = _HANDLERS[type(command)](tx, command)
         return Applied(reply, tx.finish())

@@ -4,7 +4,8 @@ A signal becomes a `SignalNotification` appended to the target's journal, in the
 transaction as whatever sent it; a target suspended on it resumes. Signal index 1 is the
 built-in CANCEL: it follows the cancel rules (`control.cancel`), so cancelling from a
 handler behaves like cancelling from the admin API. A signal for a completed target is
-dropped: nothing can await it any more.
+dropped: nothing can await it any more. A target in another partition (cluster mode) gets
+the signal through its partition's inbox (`DeliverSignal`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from perdure.protocol.ids import CANCEL_SIGNAL_INDEX, AwakeableId, InvalidIdErro
 from perdure.protocol.messages import MessageType
 from perdure.server.engine import control
 from perdure.server.engine.commands import CompleteSignal
+from perdure.server.engine.crossing import DeliverSignal
 from perdure.server.engine.errors import NotFound
 from perdure.server.engine.invocations import notify
 from perdure.server.engine.lifecycle import InvocationStatus as S
@@ -25,7 +27,11 @@ logger = logging.getLogger(__name__)
 
 
 def deliver(tx: EngineTxn, target_id: str, notification: pb.NotificationTemplate) -> bool:
-    """Append `notification` (a SignalNotification) to `target_id`; False if unknown."""
+    """Append `notification` (a SignalNotification) to `target_id`; False if unknown (a
+    target in another partition is sent the signal, and counts as known here)."""
+    if not tx.holds(target_id):
+        tx.send(target_id, DeliverSignal(target_id, notification.SerializeToString()))
+        return True
     row = tx.get(target_id)
     if row is None:
         return False
@@ -84,3 +90,11 @@ def from_complete_awakeable(
     else:
         notification.value.CopyFrom(message.value)
     return str(awakeable.invocation_id), notification
+
+
+def deliver_sent(tx: EngineTxn, message: DeliverSignal) -> None:
+    """A signal from another partition, delivered in the target's."""
+    notification = pb.NotificationTemplate()
+    notification.ParseFromString(message.notification)
+    if not deliver(tx, message.target_id, notification):
+        logger.info("signal for unknown invocation %s dropped", message.target_id)
