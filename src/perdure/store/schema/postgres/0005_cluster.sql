@@ -1,8 +1,8 @@
 -- Cluster mode: several perdure nodes on this database (perdure.server.cluster).
 --   * nodes: who is up, and when each last said so (its heartbeat),
 --   * leases: one row per partition, the node leasing it, the fencing epoch (bumped at
---     every takeover) and when the lease ends unless renewed; a write of a partition
---     checks node and epoch in its own transaction,
+--     every takeover) and when the lease ends unless renewed (a write of a partition
+--     checks node and epoch in its own transaction),
 --   * partition_messages: each partition's inbox of cross-partition messages and of
 --     commands routed from other nodes, consumed exactly once by the partition's owner,
 --   * command_replies: answers to routed commands and results for waiting nodes,
