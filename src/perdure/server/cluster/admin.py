@@ -4,6 +4,7 @@ rest of the admin API is the single node's, unchanged."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +15,8 @@ from perdure.server.http import Receive, Request, Scope, Send, json_response
 from perdure.store.api import StoreError
 from perdure.store.postgres.coordination import ClusterStatus, Coordination
 
-PATH = "/cluster"
+# `/cluster`, also under an admin API version prefix (the CLI negotiates one).
+_PATH = re.compile(r"^(/v\d+)?/cluster/?$")
 
 
 def _ms(at: datetime) -> int:
@@ -63,7 +65,7 @@ class ClusterAdmin:
         self._auth = BearerAuth(config.admin_token, cookie=ADMIN_COOKIE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path", "").rstrip("/") != PATH:
+        if scope["type"] != "http" or not _PATH.match(scope.get("path", "")):
             await self._admin(scope, receive, send)
             return
         request = Request.from_scope(scope, receive)
