@@ -24,7 +24,9 @@ import time
 import httpx
 import pytest
 
+from perdure.protocol.ids import InvocationId
 from perdure.protocol.messages import MessageType
+from perdure.store.partitioning import partition_of
 from tests.cluster.conftest import NodeFactory
 from tests.cluster.harness import (
     Load,
@@ -82,6 +84,14 @@ def test_nodes_share_the_partitions_and_a_stopped_node_hands_its_back_at_once(
         assert f"{partitions[0]}@{epoch}" in text
 
     register(nodes[1].admin_url, services.uri)  # through any node
+    with httpx.Client(timeout=20) as client:
+        for node in nodes:  # a plain service call runs in a partition of the node it reached
+            response = client.post(f"{node.ingress_url}/Fanout/spread", json=[f"via-{node.name}"])
+            assert response.status_code == 200, response.text
+            partition = partition_of(
+                InvocationId.parse(response.headers["x-restate-id"]).partition_key, 16
+            )
+            assert partition in leases[node.name]
     started = time.monotonic()
     nodes[0].stop()  # SIGTERM: a graceful stop
     rest = {n.name for n in nodes[1:]}

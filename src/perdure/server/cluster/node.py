@@ -20,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 
 from perdure.protocol.identity import RequestSigner, load_private_key_pem
+from perdure.protocol.ids import InvocationId
 from perdure.server.admin.app import AdminApp
 from perdure.server.clock import Clock
 from perdure.server.cluster.admin import ClusterAdmin
@@ -31,10 +33,12 @@ from perdure.server.cluster.pump import InboxPump
 from perdure.server.cluster.remote import ClusterWaiters, RemoteCommands
 from perdure.server.cluster.routing import ClusterRouter
 from perdure.server.config import ServerConfig
+from perdure.server.engine import AttemptFailed, SdkFrames, Target, choose_invocation_id
 from perdure.server.ingress.app import IngressApp
 from perdure.server.invoker import Invoker
+from perdure.server.observe.metrics import ServerMetrics
 from perdure.store.api import Lease, LeaseLost, StoreError
-from perdure.store.partitioning import invocation_partition_key, partition_of
+from perdure.store.partitioning import invocation_partition_key, partition_of, partition_range
 from perdure.store.postgres import PostgresStore
 from perdure.store.postgres.cluster_tables import (
     INBOX_CHANNEL,
@@ -60,13 +64,14 @@ class ClusterNode:
         self.clock = clock
         self.node = node = config.node_name
         self.workers: dict[int, PartitionWorker] = {}
+        self.metrics = ServerMetrics()
         self.waiters = ClusterWaiters(node, self._partition_of, self._holds)
         self._leases_db = Coordination(store.conninfo, f"perdure-leases {node}")
         self._db = Coordination(store.conninfo, f"perdure-node {node}")
         ttl_s = config.lease_ttl_ms / 1000
         self.remote = RemoteCommands(node, store, self._db, self.waiters, max(30.0, 3 * ttl_s))
         self.router = ClusterRouter(config.partitions, self.workers, self.remote, self.waiters)
-        self.invoker = Invoker(config, self.router.submit_local, {}, clock)
+        self.invoker = Invoker(config, self._submit_attempt_news, {}, clock)
         self.keeper = LeaseKeeper(
             self._leases_db,
             node,
@@ -81,10 +86,42 @@ class ClusterNode:
             signer = RequestSigner(
                 load_private_key_pem(config.request_identity_key_file.read_bytes())
             )
-        self.ingress = IngressApp(config, store, self.router.submit, self.waiters)
-        admin = AdminApp(config, store, clock, signer, self.router.submit)
+        self.ingress = IngressApp(
+            config, store, self.router.submit, self.waiters, choose_id=self._choose_id
+        )
+        admin = AdminApp(
+            config, store, clock, signer, self.router.submit, metrics=self.render_metrics
+        )
         self.admin = ClusterAdmin(admin, config, self._db)
         self.started = asyncio.Event()
+
+    async def _submit_attempt_news(self, command: SdkFrames | AttemptFailed) -> None:
+        self.metrics.submitted(command)
+        await self.router.submit_local(command)
+
+    async def render_metrics(self) -> bytes:
+        """This node's metrics: its partitions' processors and timers, its invoker."""
+        workers = list(self.workers.values())
+
+        def timers() -> tuple[int, int]:
+            counts = [w.timers.counts() for w in workers]
+            return sum(a for a, _ in counts), sum(d for _, d in counts)
+
+        return await self.metrics.render(
+            self.store,
+            processor_pending=lambda: sum(w.processor.pending for w in workers),
+            invoker_queued=lambda: self.invoker.queued,
+            timers=timers,
+        )
+
+    def _choose_id(self, target: Target, key: str | None, idempotency_key: str | None) -> str:
+        """An ingress call that may run in any partition (a plain service call) runs in
+        one this node leases: no routing. Anything else has its one id (the engine's)."""
+        held = [p for p, w in self.workers.items() if w.active]
+        if target.keyed or idempotency_key is not None or not held:
+            return choose_invocation_id(target, key, idempotency_key)
+        first, last = partition_range(random.choice(held), self.config.partitions)
+        return str(InvocationId.generate(random.randint(first, last)))
 
     def _partition_of(self, invocation_id: str) -> int:
         return partition_of(invocation_partition_key(invocation_id), self.config.partitions)
@@ -105,6 +142,7 @@ class ClusterNode:
             self.invoker,
             self.waiters.resolve,
             self._failed,
+            self.metrics,
         )
         worker.start()
         self.workers[partition] = worker

@@ -37,6 +37,7 @@ from perdure.server.engine import (
     TimerService,
 )
 from perdure.server.invoker import Invoker
+from perdure.server.observe.metrics import ServerMetrics
 from perdure.store.api import (
     JobFailed,
     Lease,
@@ -106,14 +107,19 @@ class PartitionWorker:
         invoker: Invoker,
         resolve: Callable[[InvocationEnded], None],
         failed: FailureSink,
+        metrics: ServerMetrics,
     ) -> None:
         self.partition = lease.partition
         self.lease = lease
         self.scope = PartitionScope(lease.partition, config.partitions, lease.node)
         self.store = FencedStore(store, lease, failed)
         self.processor = PartitionProcessor(
-            self.store, Engine(config, clock, self.scope), self._effect
+            self.store,
+            Engine(config, clock, self.scope),
+            self._effect,
+            on_commit=metrics.committed,
         )
+        self._metrics = metrics
         self.timers = TimerService(clock, self.processor.submit_nowait)
         self.active = True
         self._config = config
@@ -176,6 +182,8 @@ class PartitionWorker:
             logger.debug("inbox message %d not applied: %s", message_id, error)
 
     def _effect(self, effect: Effect) -> None:
+        if self.active:
+            self._metrics.effect(effect)
         if isinstance(effect, InvocationEnded):
             self._resolve(effect)  # committed: whoever waits may have it
         elif not self.active:
