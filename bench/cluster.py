@@ -274,10 +274,18 @@ def throughput(
             urls = [s.ingress_url for s in servers]
             for workload in WORKLOADS:
                 asyncio.run(closed_loop(urls, workload, "warm", args.warmup, args.concurrency))
+                one = asyncio.run(closed_loop(urls, workload, "seq", args.sequential, 1))
                 figures = asyncio.run(
                     closed_loop(urls, workload, "run", args.requests, args.concurrency)
                 )
-                rows.append({"system": label, "workload": workload.name, **figures})
+                rows.append(
+                    {
+                        "system": label,
+                        "workload": workload.name,
+                        **figures,
+                        "sequential_p50_ms": one["p50_ms"],
+                    }
+                )
                 print(_row(rows[-1]), flush=True)
         finally:
             for server in servers:
@@ -290,9 +298,10 @@ def _row(row: dict[str, Any]) -> str:
     p99 = f"{row['p99_ms']:.1f}" if row["p99_ms"] is not None else "-"
     exact = {None: "", True: "exact", False: "!!! WRONG COUNT"}[row["exact"]]
     failed = f" failed {row['failed']}" if row["failed"] else ""
+    seq = f"{row['sequential_p50_ms']:.1f}" if row["sequential_p50_ms"] is not None else "-"
     return (
-        f"  {row['system']:<32} {row['workload']:<8} {row['per_s']:7.0f}/s  p50 {p50:>6} ms  "
-        f"p99 {p99:>6} ms  {exact}{failed}"
+        f"  {row['system']:<30} {row['workload']:<8} one at a time p50 {seq:>5} ms | "
+        f"{row['per_s']:5.0f}/s  p50 {p50:>6} ms  p99 {p99:>6} ms  {exact}{failed}"
     )
 
 
@@ -364,6 +373,7 @@ def main() -> None:
     args = parser.parse_args()
     args.requests = args.requests or (600 if args.quick else 2000)
     args.warmup = max(100, args.requests // 10)
+    args.sequential = 50 if args.quick else 200
     args.kills = args.kills if args.kills is not None else (3 if args.quick else 5)
     workdir = Path(tempfile.mkdtemp(prefix="perdure-bench-cluster-"))
     print(f"cores {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}; work dir {workdir}")
@@ -381,8 +391,8 @@ def main() -> None:
     try:
         if not args.skip_throughput:
             print(
-                f"throughput: {args.requests} calls, {args.concurrency} in flight "
-                f"(after {args.warmup} warm-up calls)"
+                f"per system and workload: {args.warmup} warm-up calls, {args.sequential} "
+                f"one at a time, then {args.requests} with {args.concurrency} in flight"
             )
             report["throughput"] = throughput(workdir, postgres, endpoint, args)
         print(f"failover after kill -9 (--lease-ttl {args.lease_ttl}, {args.kills} kills):")
