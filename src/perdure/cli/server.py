@@ -11,7 +11,12 @@ from typing import Any
 import click
 
 from perdure.cli._tokens import token_options, tokens
-from perdure.server.config import ConfigError, ServerConfig
+from perdure.server.config import (
+    ConfigError,
+    ServerConfig,
+    check_node_name,
+    lease_ttl as parse_lease_ttl,
+)
 from perdure.server.loop import run as run_loop
 from perdure.store.api import StoreConfigError, StoreLockedError
 
@@ -28,7 +33,21 @@ from perdure.store.api import StoreConfigError, StoreLockedError
     default=None,
     metavar="URL",
     help="postgresql://USER[:PASS]@HOST:PORT/DB: keep the data in PostgreSQL instead "
-    "(env PERDURE_STORE; single node).",
+    "(env PERDURE_STORE).",
+)
+@click.option(
+    "--node-name",
+    default=None,
+    metavar="NAME",
+    help="Run as node NAME of a cluster sharing the --store database (env "
+    "PERDURE_NODE_NAME); without it the server is the database's only one.",
+)
+@click.option(
+    "--lease-ttl",
+    default=None,
+    metavar="DURATION",
+    help="How long a node's partition leases last without renewal, e.g. 10s (env "
+    "PERDURE_LEASE_TTL; default 10s): a dead node's partitions move after about this long.",
 )
 @click.option(
     "--partitions",
@@ -51,6 +70,8 @@ from perdure.store.api import StoreConfigError, StoreLockedError
 def server(
     data_dir: Path | None,
     store: str | None,
+    node_name: str | None,
+    lease_ttl: str | None,
     partitions: int | None,
     host: str | None,
     ingress_port: int | None,
@@ -69,6 +90,8 @@ def server(
         config = ServerConfig.build(
             data_dir=data_dir,
             store=store,
+            node_name=None if node_name is None else check_node_name("--node-name", node_name),
+            lease_ttl_ms=None if lease_ttl is None else parse_lease_ttl("--lease-ttl", lease_ttl),
             partitions=partitions,
             host=host,
             ingress_port=ingress_port,

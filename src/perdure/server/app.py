@@ -49,6 +49,7 @@ from perdure.server.stores import describe_store, open_store
 from perdure.store.api import Store
 
 if TYPE_CHECKING:
+    from perdure.server.cluster import ClusterNode
     from perdure.server.observe.tracing import ServerTracing
 
 logger = logging.getLogger(__name__)
@@ -167,6 +168,22 @@ class Components:
             self.started.set()
 
 
+def _components(
+    config: ServerConfig,
+    store: Store,
+    clock: Clock,
+    embedded: Sequence[EmbeddedApp],
+    tracing: ServerTracing | None,
+) -> Components | ClusterNode:
+    if config.node_name is None:
+        return Components(config, store, clock, embedded, tracing)
+    from perdure.server.cluster import ClusterNode
+    from perdure.store.postgres import PostgresStore
+
+    assert isinstance(store, PostgresStore) and not embedded
+    return ClusterNode(config, store, clock)
+
+
 async def run_server(
     config: ServerConfig,
     *,
@@ -184,7 +201,7 @@ async def run_server(
         # Before Recover: the in-flight invocations it restarts may be pinned to them.
         await register_embedded(store, embedded, clock.now_ms())
         tracing = _tracing_from_env(store, clock)
-        components = Components(config, store, clock, embedded, tracing)
+        components = _components(config, store, clock, embedded, tracing)
         engine = asyncio.create_task(components.run(), name="engine")
         started = asyncio.create_task(components.started.wait())
         await asyncio.wait({engine, started}, return_when=asyncio.FIRST_COMPLETED)

@@ -53,6 +53,10 @@ class ServerConfig:
     store: str | None = None
     # Fixed when a PostgreSQL schema is created; a store refuses to open with another.
     partitions: int = 64
+    # Cluster mode (PostgreSQL only): this node's name among the nodes sharing the
+    # database, and how long its partition leases last without a renewal.
+    node_name: str | None = None
+    lease_ttl_ms: int = 10_000
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     inactivity_timeout_ms: int = 60_000
     abort_timeout_ms: int = 600_000
@@ -94,6 +98,10 @@ class ServerConfig:
             values["store"] = env["PERDURE_STORE"]
         if "RESTATE_DEFAULT_NUM_PARTITIONS" in env:
             values["partitions"] = _positive("RESTATE_DEFAULT_NUM_PARTITIONS", env)
+        if env.get("PERDURE_NODE_NAME"):
+            values["node_name"] = check_node_name("PERDURE_NODE_NAME", env["PERDURE_NODE_NAME"])
+        if env.get("PERDURE_LEASE_TTL"):
+            values["lease_ttl_ms"] = lease_ttl("PERDURE_LEASE_TTL", env["PERDURE_LEASE_TTL"])
         for var, name in (
             ("RESTATE_INGRESS__BIND_ADDRESS", "ingress"),
             ("RESTATE_ADMIN__BIND_ADDRESS", "admin"),
@@ -167,6 +175,28 @@ class ServerConfig:
             if token is not None:
                 values[f"{name}_token"] = token
         return replace(base, **values)  # type: ignore[arg-type]
+
+
+_NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+MIN_LEASE_TTL_MS = 1_000
+
+
+def check_node_name(var: str, name: str) -> str:
+    """A node name: letters, digits, `.`, `_`, `-`, at most 63 characters."""
+    if not _NODE_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{var} has value {name!r}: a node name is 1-63 letters, digits, '.', '_' or "
+            "'-', starting with a letter or digit"
+        )
+    return name
+
+
+def lease_ttl(var: str, text: str) -> int:
+    """A lease TTL such as `10s` (at least one second)."""
+    ms = _duration(var, text)
+    if ms < MIN_LEASE_TTL_MS:
+        raise ConfigError(f"{var} has value {text!r}: a lease lasts at least 1s")
+    return ms
 
 
 def read_token_file(var: str, path: Path) -> str:

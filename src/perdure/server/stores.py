@@ -1,7 +1,8 @@
 """Which store the server runs on: the one place that turns configuration into a `Store`.
 
 `--store postgresql://USER[:PASS]@HOST:PORT/DB` (or PERDURE_STORE) selects PostgreSQL;
-without it the server keeps its data in SQLite under `--data-dir`.
+without it the server keeps its data in SQLite under `--data-dir`. `--node-name` makes the
+server one node of a cluster on that database (PostgreSQL only).
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ def is_postgres(url: str | None) -> bool:
 def open_store(config: ServerConfig) -> Store:
     """Open (creating and migrating if needed) the configured store."""
     if config.store is None:
+        if config.node_name is not None:
+            raise StoreConfigError(
+                "--node-name runs a node of a cluster, which shares a PostgreSQL database: "
+                "add --store postgresql://USER[:PASS]@HOST:PORT/DB"
+            )
         from perdure.store.sqlite import SqliteStore
 
         return SqliteStore.open(config.data_dir, config.sqlite_synchronous)
@@ -34,7 +40,15 @@ def open_store(config: ServerConfig) -> Store:
         raise StoreConfigError(
             f"the PostgreSQL store needs psycopg ({exc}): pip install 'perdure[postgres]'"
         ) from None
-    return PostgresStore.open(config.store, config.partitions)
+    if config.node_name is None:
+        return PostgresStore.open(config.store, config.partitions)
+    # A paused node's writer must not hold its lease rows locked past half the TTL.
+    return PostgresStore.open(
+        config.store,
+        config.partitions,
+        node=config.node_name,
+        idle_in_transaction_ms=max(500, config.lease_ttl_ms // 2),
+    )
 
 
 def describe_store(config: ServerConfig) -> str:
@@ -44,5 +58,6 @@ def describe_store(config: ServerConfig) -> str:
     if is_postgres(config.store):
         from perdure.store.postgres.store import masked
 
-        return f"{masked(config.store)} (PostgreSQL)"
+        node = "" if config.node_name is None else f", node {config.node_name}"
+        return f"{masked(config.store)} (PostgreSQL{node})"
     return "<not a postgresql:// URL>"

@@ -11,6 +11,7 @@ still succeeds or fails on its own (a failing call is rolled back to its savepoi
     StoreError        anything the store cannot do
     ├── StoreLockedError  another process holds the data directory or database
     ├── StoreConfigError  cannot open the store as configured
+    ├── LeaseLost         a fenced write of a partition this node no longer leases
     └── QueryError        an introspection query is not acceptable or failed
         └── QueryBusy     too many queries at once; retry later
 """
@@ -46,6 +47,11 @@ class StoreConfigError(StoreError):
     """The store cannot be opened as configured (unreachable database, a partition count
     other than the one the schema was created with, a missing driver); the message says
     what to change."""
+
+
+class LeaseLost(StoreError):
+    """A write fenced by a partition lease that this node no longer holds at that epoch
+    (another node took the partition over): nothing of it ran, nothing was committed."""
 
 
 class QueryError(StoreError):
@@ -503,6 +509,46 @@ class ReadTxn(
 
 
 WriteTxn = ReadTxn
+
+
+class PartitionTables(Protocol):
+    """What cluster mode adds to a write transaction (PostgreSQL only).
+
+    Reads restricted to one partition (its u64 partition keys `first`..`last`), the
+    partitions' inboxes of cross-partition messages, replies to commands routed from
+    another node, the nodes watching an invocation's result, and notifications that go
+    out when the transaction commits (none if it rolls back).
+    """
+
+    def invocations_with_status_in(
+        self, status: InvocationStatus, first: int, last: int
+    ) -> list[InvocationRow]: ...
+    def expired_completions_in(
+        self, now: int, limit: int, first: int, last: int
+    ) -> list[InvocationRow]: ...
+    def expired_journals_in(
+        self, now: int, limit: int, first: int, last: int
+    ) -> list[InvocationRow]: ...
+    def timers_in(self, first: int, last: int) -> list[TimerRow]: ...
+    def push_message(self, partition: int, body: bytes) -> None: ...
+    def take_message(self, message_id: int) -> bool:
+        """Delete a message of a partition's inbox; False if it was already taken."""
+        ...
+
+    def push_reply(self, node: str, request_id: str, body: bytes) -> None: ...
+    def add_result_watcher(self, invocation_id: str, node: str) -> None: ...
+    def take_result_watchers(self, invocation_id: str) -> list[str]: ...
+    def notify(self, channel: str, payload: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A partition's lease as a node holds it: writes fenced by it commit only while the
+    partition is still leased to `node` at `epoch`."""
+
+    partition: int
+    node: str
+    epoch: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ MIGRATION_NAMES: tuple[str, ...] = (
     "0006_schedules",
     "0007_flow_control",
     "0008_subscriptions",
+    "0009_cluster",
 )
 
 

@@ -20,7 +20,7 @@ from perdure.server.auth import ADMIN_COOKIE, BearerAuth
 from perdure.server.clock import Clock
 from perdure.server.config import ServerConfig
 from perdure.server.console import Console
-from perdure.server.engine import Submit, SyncCodeLimits, SyncCodeSchedules
+from perdure.server.engine import Submit, SyncCodeLimits, SyncCodeSchedules, Unsupported
 from perdure.server.http import (
     BodyTooLarge,
     Receive,
@@ -157,8 +157,11 @@ class AdminApp:
             answer = await self._deployment_routes.handle(request, parts[1:], api_version)
             if method != "GET" and answer.status < 300:
                 # Schedules declared in code came or went with the deployment's manifest.
-                await self._submit(SyncCodeSchedules())
-                await self._submit(SyncCodeLimits())
+                try:
+                    await self._submit(SyncCodeSchedules())
+                    await self._submit(SyncCodeLimits())
+                except Unsupported as exc:
+                    logger.warning("code schedules and limits not applied: %s", exc)
             return answer
         if parts[:1] == ["subscriptions"]:
             return await subscriptions.route(

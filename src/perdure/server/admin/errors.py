@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import json
 
-from perdure.server.engine import Conflict, EngineError, InvalidRequest, NotFound, NotStarted
+from perdure.server.engine import (
+    Conflict,
+    EngineError,
+    InvalidRequest,
+    NotFound,
+    NotStarted,
+    Unsupported,
+)
 from perdure.server.errors import ServerError
 from perdure.server.http import BodyTooLarge, Request, Response, json_response
 
@@ -107,6 +114,8 @@ def engine_status(error: EngineError) -> int:
         return 409
     if isinstance(error, InvalidRequest):
         return 400
+    if isinstance(error, Unsupported):
+        return 501
     return 500
 
 

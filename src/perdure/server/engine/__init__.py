@@ -10,7 +10,9 @@ this package, never its modules:
 - `TimerService`: fires stored timers on the injected clock (`timers`);
 - `ResultWaiters`: in-memory waiters for ingress callers (`waiters`);
 - the commands, replies and effects (`commands`), the refusals (`errors`), the invocation
-  ids (`ids`) and what a registered service looks like (`services`).
+  ids (`ids`) and what a registered service looks like (`services`);
+- cluster mode: an `Engine` scoped to one partition (`PartitionScope`), the messages
+  between partitions and nodes (`crossing`, applied by `inbox`) and their bytes (`wire`).
 
 Inside: `txn` (the per-command context), `lifecycle` (the status table), `invocations`
 (create, attempt, retry, complete), `frames` and `calls` (what a deployment sends),
@@ -47,12 +49,22 @@ from perdure.server.engine.commands import (
     StartAttempt,
     StateChange,
 )
+from perdure.server.engine.crossing import (
+    ENDED,
+    UNKNOWN,
+    ApplyMessage,
+    PartitionScope,
+    Reply,
+    Routed,
+    WatchResult,
+)
 from perdure.server.engine.errors import (
     Conflict,
     EngineError,
     InvalidRequest,
     NotFound,
     NotStarted,
+    Unsupported,
 )
 from perdure.server.engine.flow_commands import DeleteLimitRules, PutLimitRule, SyncCodeLimits
 from perdure.server.engine.ids import (
@@ -85,15 +97,19 @@ from perdure.server.engine.subscription_commands import (
 from perdure.server.engine.subscriptions import parse_sink, parse_source
 from perdure.server.engine.timers import TimerService
 from perdure.server.engine.waiters import ResultWaiters
+from perdure.server.engine.wire import decode as decode_wire, encode as encode_wire
 
 __all__ = [
     "CATCH_UPS",
     "CONTROL_OPERATIONS",
+    "ENDED",
     "OVERLAPS",
     "SCHEDULES_METADATA_KEY",
+    "UNKNOWN",
     "WORKFLOW_ALREADY_INVOKED",
     "AbortAttempt",
     "Applied",
+    "ApplyMessage",
     "ArmTimer",
     "AttemptFailed",
     "AttemptPlan",
@@ -125,10 +141,13 @@ __all__ = [
     "NotStarted",
     "NotificationCommitted",
     "PartitionProcessor",
+    "PartitionScope",
     "PutLimitRule",
     "Recover",
     "ReplaceState",
+    "Reply",
     "ResultWaiters",
+    "Routed",
     "ScheduleSpec",
     "SdkFrames",
     "ServiceInfo",
@@ -139,8 +158,12 @@ __all__ = [
     "SyncCodeSchedules",
     "Target",
     "TimerService",
+    "Unsupported",
+    "WatchResult",
     "choose_invocation_id",
     "completed_result",
+    "decode_wire",
+    "encode_wire",
     "expires_at",
     "failure_result",
     "idempotent_invocation_id",

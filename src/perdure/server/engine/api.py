@@ -2,6 +2,10 @@
 
 This is the engine's single entry point (the partition processor calls it on the store's
 writer); which module handles which command is decided here and nowhere else.
+
+An engine with a `PartitionScope` (cluster mode) applies commands of that one partition:
+its bulk queries see only the partition's rows, and effects on other partitions become
+messages to them (`crossing`, `inbox`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from perdure.server.engine import (
     control,
     flow,
     frames,
+    inbox,
     invocations,
     retention,
     schedules,
@@ -36,6 +41,7 @@ from perdure.server.engine.commands import (
     ReplaceState,
     SdkFrames,
 )
+from perdure.server.engine.crossing import ApplyMessage, PartitionScope, scoped
 from perdure.server.engine.flow_commands import DeleteLimitRules, PutLimitRule, SyncCodeLimits
 from perdure.server.engine.schedule_commands import (
     BackfillSchedule,
@@ -83,15 +89,22 @@ _HANDLERS: dict[type[Any], Callable[[EngineTxn, Any], Any]] = {
 }
 
 
+_HANDLERS[ApplyMessage] = lambda tx, cmd: inbox.apply_message(tx, cmd, _HANDLERS)
+
+
 class Engine:
-    def __init__(self, config: ServerConfig, clock: Clock) -> None:
+    def __init__(
+        self, config: ServerConfig, clock: Clock, scope: PartitionScope | None = None
+    ) -> None:
         self.config = config
         self.clock = clock
+        self.scope = scope
 
     def apply(self, txn: WriteTxn, command: Command[R]) -> Applied[R]:
         """Apply `command` in `txn` (runs on the store's writer thread). Its effects must
         run only after `txn` committed. Refusals raise `EngineError`."""
-        tx = EngineTxn(txn, self.config, self.clock.now_ms())
+        store = txn if self.scope is None else scoped(txn, self.scope)
+        tx = EngineTxn(store, self.config, self.clock.now_ms(), self.scope)
         reply: R = _HANDLERS[type(command)](tx, command)
         # What waited for an invocation that ended here: a buffered tick, a limit's queue.
         schedules.on_ended(tx)

@@ -5,6 +5,9 @@ or by workflow (name, key); the last two map to deterministic ids. Attach waits:
 attacher is registered as a waiter of the target in the same transaction as its command,
 and `Engine.complete` delivers the result as an AttachInvocationCompletion. Get-output
 answers at once: void while the target runs, its result once completed.
+
+A target in another partition (cluster mode) gets an `AttachRequest` in its inbox and
+answers from there (`answer_request`), through `notify`.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from __future__ import annotations
 from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.ids import InvalidIdError, InvocationId
 from perdure.protocol.messages import MessageType
+from perdure.server.engine.crossing import AttachRequest
 from perdure.server.engine.ids import idempotent_invocation_id, workflow_invocation_id
+from perdure.server.engine.invocations import notify
 from perdure.server.engine.results import completed_result, notification_from_result
 from perdure.server.engine.txn import EngineTxn
 from perdure.store.api import InvocationRow, WaiterRow
@@ -53,6 +58,9 @@ def attach(
     """`row` has the command appended; deliver the result now or wait for it."""
     completion_id = message.result_completion_id
     wanted = target_id(message)
+    if wanted is not None and not tx.holds(wanted):
+        tx.send(wanted, AttachRequest(wanted, row.id, completion_id, get_output=False))
+        return row
     target = None if wanted is None else tx.get(wanted)
     if wanted is None or target is None:
         notification = _failure(completion_id, 404, NOT_FOUND)
@@ -76,6 +84,9 @@ def get_output(
 ) -> InvocationRow:
     completion_id = message.result_completion_id
     wanted = target_id(message)
+    if wanted is not None and not tx.holds(wanted):
+        tx.send(wanted, AttachRequest(wanted, row.id, completion_id, get_output=True))
+        return row
     target = None if wanted is None else tx.get(wanted)
     if wanted is None or target is None:
         notification = _failure(completion_id, 404, NOT_FOUND)
@@ -87,6 +98,34 @@ def get_output(
     return tx.append(
         row,
         MessageType.GET_INVOCATION_OUTPUT_COMPLETION,
+        notification.SerializeToString(),
+        completion_id=completion_id,
+    )
+
+
+def answer_request(tx: EngineTxn, request: AttachRequest) -> None:
+    """An attach or get-output from another partition, answered in the target's."""
+    entry_type = (
+        MessageType.GET_INVOCATION_OUTPUT_COMPLETION
+        if request.get_output
+        else MessageType.ATTACH_INVOCATION_COMPLETION
+    )
+    completion_id = request.completion_id
+    target = tx.get(request.target_id)
+    if target is None:
+        notification = _failure(completion_id, 404, NOT_FOUND)
+    elif (result := completed_result(target)) is not None:
+        notification = notification_from_result(result, completion_id)
+    elif request.get_output:
+        notification = pb.NotificationTemplate(completion_id=completion_id)
+        notification.void.SetInParent()
+    else:
+        tx.store.add_waiter(WaiterRow(target.id, request.caller_id, completion_id, entry_type))
+        return
+    notify(
+        tx,
+        request.caller_id,
+        entry_type,
         notification.SerializeToString(),
         completion_id=completion_id,
     )

@@ -5,7 +5,8 @@ is written.
 Cancel is cooperative: a started invocation gets the CANCEL signal (index 1) in its
 journal and its handler decides what to do (compensate, then fail with 409). Kill is not:
 the invocation completes at once with 409 "killed", its key's lock goes to the next in
-line, and the children it *called* (not the ones it sent to) are killed too.
+line, and the children it *called* (not the ones it sent to) are killed too (those in
+another partition by a `KillChild` message to it, in cluster mode).
 
 An invocation that has not started (scheduled, waiting in its key's inbox) is dropped by
 either, as restate-server does: whoever waits for it gets 409 "canceled" / "killed", and
@@ -26,6 +27,7 @@ from perdure.server.engine.commands import (
     ControlResult,
     InvocationControl,
 )
+from perdure.server.engine.crossing import KillChild
 from perdure.server.engine.errors import Conflict, InvalidRequest, NotFound, NotStarted
 from perdure.server.engine.invocations import (
     complete,
@@ -143,6 +145,9 @@ def kill(tx: EngineTxn, row: InvocationRow, seen: set[str] | None = None) -> Non
     for child_id in children:
         if child_id in seen:
             continue
+        if not tx.holds(child_id):
+            tx.send(child_id, KillChild(child_id))
+            continue
         child = tx.get(child_id)
         if child is not None and child.status != S.COMPLETED:
             kill(tx, child, seen)
@@ -191,3 +196,10 @@ def resume(tx: EngineTxn, row: InvocationRow, deployment: str | None) -> Control
     # fenced off by the attempt number).
     start_attempt(tx, row)
     return ControlResult.DONE
+
+
+def kill_child(tx: EngineTxn, message: KillChild) -> None:
+    """A child called by an invocation killed in another partition."""
+    row = tx.get(message.invocation_id)
+    if row is not None and row.status != S.COMPLETED:
+        kill(tx, row)

@@ -47,6 +47,13 @@ class InvalidRequest(EngineError, ValueError):
     code = "invalid"
 
 
+class Unsupported(EngineError):
+    """A command this engine cannot run in its configuration (a feature not built for
+    cluster mode yet)."""
+
+    code = "unsupported"
+
+
 class AttemptFailure(EngineError):
     """A message of an attempt is refused: the attempt ends and is retried, and nothing of
     that message is stored. Never leaves the engine (`frames.apply_sdk_frames`)."""

@@ -31,6 +31,7 @@ from perdure.server.engine.commands import (
     StartAttempt,
     StateChange,
 )
+from perdure.server.engine.crossing import Notify
 from perdure.server.engine.errors import InvalidRequest, NotFound
 from perdure.server.engine.lifecycle import Event, InvocationStatus as S
 from perdure.server.engine.results import (
@@ -399,7 +400,12 @@ def notify(
     signal_id: int | None = None,
     signal_name: str | None = None,
 ) -> None:
-    """Append a notification to an invocation; resume it if it waits on it."""
+    """Append a notification to an invocation; resume it if it waits on it. One of
+    another partition gets it through that partition's inbox."""
+    if not tx.holds(invocation_id):
+        message = Notify(invocation_id, int(entry_type), payload, completion_id, signal_id)
+        tx.send(invocation_id, message)
+        return
     row = tx.get(invocation_id)
     if row is None or row.status == S.COMPLETED:
         return  # late completion for a finished invocation: nothing waits for it

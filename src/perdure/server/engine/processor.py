@@ -10,8 +10,9 @@ Once a flush committed, the processor answers its submitters and runs its effect
 attempts, arm timers, answer ingress callers, forward notifications), flush by flush in
 commit order: nothing is acknowledged before its transaction committed.
 
-With SQLite every partition shares one writer connection, so one processor owns all
-partitions; a PostgreSQL store will run one processor per leased partition.
+With SQLite (or PostgreSQL on one node) every partition shares one writer connection, so
+one processor owns all partitions; a cluster node runs one processor per partition it
+leases, each writing through a store fenced by that lease (perdure.server.cluster).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any, Protocol, TypeVar
 from perdure.server.engine.api import Applied, Engine
 from perdure.server.engine.commands import AttemptFailed, Command, Effect, StartAttempt
 from perdure.server.engine.errors import EngineError
-from perdure.store.api import JobFailed, Store, StoreError
+from perdure.store.api import JobFailed, LeaseLost, Store, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -110,22 +111,28 @@ class PartitionProcessor:
         queued_at: float,
         done: asyncio.Future[list[Applied[Any] | JobFailed]],
     ) -> None:
+        together = True  # the flush failed as a whole: say so once, not per command
         if done.cancelled():
             results: list[Applied[Any] | JobFailed] = [
                 JobFailed(RuntimeError("the store was closed")) for _ in batch
             ]
-        elif (error := done.exception()) is not None:
+        elif isinstance(error := done.exception(), LeaseLost):
+            # Cluster mode: the partition moved; nothing of this flush was committed.
+            logger.info("%d commands not applied here: %s", len(batch), error)
+            results = [JobFailed(error) for _ in batch]
+        elif error is not None:
             # The transaction failed: nothing of this flush was committed.
             logger.error("a write transaction failed: %s", error)
             results = [JobFailed(error) for _ in batch]  # type: ignore[arg-type]
         else:
+            together = False
             results = done.result()
             if self._on_commit is not None:
                 self._on_commit(time.perf_counter() - queued_at)
         for (command, reply), result in zip(batch, results, strict=True):
             if isinstance(result, JobFailed):
                 # A refusal is an answer; a store failure was logged once for its batch.
-                if not isinstance(result.error, EngineError | StoreError):
+                if not together and not isinstance(result.error, EngineError | StoreError):
                     logger.error("command %s failed", type(command).__name__, exc_info=result.error)
                 if not reply.done():
                     reply.set_exception(result.error)

@@ -10,6 +10,9 @@ API. A signal for a completed target is dropped: nothing can await it any more.
 The first completion of a signal wins: a second one (an awakeable resolved twice) is
 accepted and dropped, never appended. restate-server appends it too; the SDKs then keep
 whichever they read last, so a replay could see another value than the first run did.
+
+A target in another partition (cluster mode) gets the signal through its partition's
+inbox (`DeliverSignal`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from perdure.protocol.ids import CANCEL_SIGNAL_INDEX, AwakeableId, InvalidIdErro
 from perdure.protocol.messages import MessageType
 from perdure.server.engine import control
 from perdure.server.engine.commands import CompleteSignal
+from perdure.server.engine.crossing import DeliverSignal
 from perdure.server.engine.invocations import notify
 from perdure.server.engine.lifecycle import InvocationStatus as S
 from perdure.server.engine.txn import EngineTxn
@@ -29,7 +33,11 @@ logger = logging.getLogger(__name__)
 
 
 def deliver(tx: EngineTxn, target_id: str, notification: pb.NotificationTemplate) -> bool:
-    """Append `notification` (a SignalNotification) to `target_id`; False if unknown."""
+    """Append `notification` (a SignalNotification) to `target_id`; False if unknown (a
+    target in another partition is sent the signal, and counts as known here)."""
+    if not tx.holds(target_id):
+        tx.send(target_id, DeliverSignal(target_id, notification.SerializeToString()))
+        return True
     row = tx.get(target_id)
     if row is None:
         return False
@@ -96,3 +104,11 @@ def from_complete_awakeable(
     else:
         notification.value.CopyFrom(message.value)
     return str(awakeable.invocation_id), notification
+
+
+def deliver_sent(tx: EngineTxn, message: DeliverSignal) -> None:
+    """A signal from another partition, delivered in the target's."""
+    notification = pb.NotificationTemplate()
+    notification.ParseFromString(message.notification)
+    if not deliver(tx, message.target_id, notification):
+        logger.info("signal for unknown invocation %s dropped", message.target_id)

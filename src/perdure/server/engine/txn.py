@@ -7,6 +7,10 @@ written to the store once, when the command ends (`finish`), however often it ch
 Nothing reads invocation rows from the store but through `get` (bulk queries run at the
 start of a command: `recover`, `cleanup`), so deferring the write changes no answer.
 `finish` also tells running streaming attempts about the notifications appended.
+
+In cluster mode the command runs in one partition (`scope`): `holds` says whether an
+invocation is in it, and `send` queues a message for another partition's inbox, written
+by `finish` in this same transaction (`crossing`).
 """
 
 from __future__ import annotations
@@ -15,20 +19,31 @@ from dataclasses import replace
 
 from perdure.protocol.messages import MessageType
 from perdure.server.config import ServerConfig
-from perdure.server.engine.commands import ArmTimer, Effect, NotificationCommitted
+from perdure.server.engine import wire
+from perdure.server.engine.commands import ArmTimer, Effect, InvocationEnded, NotificationCommitted
+from perdure.server.engine.crossing import ENDED, Message, PartitionScope, tables
 from perdure.server.engine.errors import NotFound
 from perdure.server.engine.lifecycle import Event, InvocationStatus, transition
 from perdure.server.engine.services import ServiceInfo, Target
 from perdure.store.api import InvocationRow, JournalEntryRow, TimerRow, WriteTxn
+from perdure.store.partitioning import invocation_partition_key
 
 _NOTIFICATION_MIN = 0x8000  # notification types are 0x8000 and up (signals 0xFBFF)
 
 
 class EngineTxn:
-    def __init__(self, store: WriteTxn, config: ServerConfig, now: int) -> None:
+    def __init__(
+        self,
+        store: WriteTxn,
+        config: ServerConfig,
+        now: int,
+        scope: PartitionScope | None = None,
+    ) -> None:
         self.store = store
         self.config = config
         self.now = now
+        self.scope = scope
+        self._outbox: list[tuple[int, Message]] = []
         self.effects: list[Effect] = []
         self._rows: dict[str, InvocationRow | None] = {}
         self._dirty: dict[str, InvocationRow | None] = {}  # to write at the end; None: delete
@@ -54,6 +69,18 @@ class EngineTxn:
         if spec is None:
             raise NotFound(f"handler '{service}/{handler}' not found")
         return info.target(spec)
+
+    # ---- partitions -----------------------------------------------------------------------
+
+    def holds(self, invocation_id: str) -> bool:
+        """Whether this command may write `invocation_id`'s rows (always on one node)."""
+        return self.scope is None or self.scope.holds(invocation_partition_key(invocation_id))
+
+    def send(self, invocation_id: str, message: Message) -> None:
+        """Queue `message` for the inbox of `invocation_id`'s partition (cluster mode)."""
+        assert self.scope is not None, "one node has no other partitions"
+        partition = self.scope.partition_of(invocation_partition_key(invocation_id))
+        self._outbox.append((partition, message))
 
     # ---- invocation rows ----------------------------------------------------------------
 
@@ -137,6 +164,8 @@ class EngineTxn:
             else:
                 self.store.put_invocation(changed)
         self._dirty.clear()
+        if self.scope is not None:
+            self._cross_partitions()
         for entry in self._notifications:
             row = self.get(entry.invocation_id)
             if row is not None and row.status == InvocationStatus.RUNNING:
@@ -147,3 +176,15 @@ class EngineTxn:
                     )
                 )
         return self.effects
+
+    def _cross_partitions(self) -> None:
+        """Write the messages for other partitions, and the results that watching nodes
+        wait for, in this transaction."""
+        cluster = tables(self.store)
+        for effect in self.effects:
+            if isinstance(effect, InvocationEnded):
+                for node in cluster.take_result_watchers(effect.invocation_id):
+                    cluster.push_reply(node, ENDED + effect.invocation_id, wire.encode(effect))
+        for partition, message in self._outbox:
+            cluster.push_message(partition, wire.encode(message))
+        self._outbox.clear()

@@ -23,6 +23,13 @@ class ResultWaiters:
         self._waiting[invocation_id].append(future)
         return future
 
+    def waiting(self) -> list[str]:
+        """The invocation ids someone waits on."""
+        return list(self._waiting)
+
+    def is_waiting(self, invocation_id: str) -> bool:
+        return bool(self._waiting.get(invocation_id))
+
     def discard(self, invocation_id: str, future: asyncio.Future[InvocationEnded]) -> None:
         futures = self._waiting.get(invocation_id)
         if futures and future in futures:

@@ -8,6 +8,7 @@ duplicate of a completed idempotent call, reads the stored result.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 
 from perdure.server.auth import BearerAuth
@@ -18,6 +19,7 @@ from perdure.server.engine import (
     NotFound,
     ResultWaiters,
     Submit,
+    Target,
     choose_invocation_id,
 )
 from perdure.server.http import (
@@ -56,6 +58,8 @@ from perdure.store.api import Store, StoreError
 
 logger = logging.getLogger(__name__)
 
+IdChooser = Callable[[Target, str | None, str | None], str]
+
 
 class IngressApp:
     def __init__(
@@ -64,11 +68,14 @@ class IngressApp:
         store: Store,
         submit: Submit,
         waiters: ResultWaiters,
+        choose_id: IdChooser = choose_invocation_id,
     ) -> None:
         self._config = config
         self._store = store
         self._submit = submit
         self._waiters = waiters
+        # A cluster node places calls that may go to any partition in one it leases.
+        self._choose_id = choose_id
         self._auth = BearerAuth(config.ingress_token, open_paths=("/restate/health",))
         self._services = ServiceDirectory(store)
         self._invocations = InvocationRoutes(config, store, submit, waiters, self._services)
@@ -134,9 +141,7 @@ class IngressApp:
             raise IngressError(400, UNSUPPORTED_DELAY)
         # The engine's rule, so an ingress call, a handler's call and an attach by key all
         # name one invocation.
-        invocation_id = choose_invocation_id(
-            call.info.target(call.handler), call.key, idempotency_key
-        )
+        invocation_id = self._choose_id(call.info.target(call.handler), call.key, idempotency_key)
         command = Invoke(
             invocation_id,
             call.info.name,

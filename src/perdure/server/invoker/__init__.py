@@ -115,6 +115,12 @@ class Invoker:
         else:
             running[1].cancel()
 
+    def abort_where(self, belongs: Callable[[str], bool]) -> None:
+        """Abort every attempt whose invocation id `belongs` (a partition that moved)."""
+        for invocation_id, (attempt, _) in list(self._running.items()):
+            if belongs(invocation_id):
+                self.abort(invocation_id, attempt)
+
     def _client(self, http2: bool) -> httpx.AsyncClient:
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=100)
         # http2 without http1 on an http:// URL is h2c with prior knowledge.

@@ -21,8 +21,18 @@ Semantics are the SQLite store's:
 
 * **One writer.** On a single node every partition's commands go through this one
   connection (the processor owns all partitions), and a session-level advisory lock keeps
-  a second perdure server off the same database (`StoreLockedError`). Rows carry their
-  partition key, so cluster mode can later lease partitions and fence writes by them.
+  a second perdure server off the same database (`StoreLockedError`).
+* **Cluster mode** (`node=`): several nodes share the database, each writing only the
+  partitions it leases. Their writers hold that advisory lock shared (a single-node server
+  and a cluster exclude each other). A job list submitted with a `Lease` is fenced: the
+  transaction first locks the lease rows of its batch (`FOR KEY SHARE`, until COMMIT) and
+  runs only the jobs whose lease still names this node at that epoch; the others fail
+  with `LeaseLost` and write nothing. A takeover locks the row `FOR UPDATE`, so it waits
+  for a fenced transaction in flight, and every later one sees the new epoch. A writer
+  session idle inside a transaction (a paused process) is ended by PostgreSQL
+  (`idle_in_transaction_session_timeout`), releasing its locks. The row cache is
+  dropped whenever the node is told that other writers may have changed rows it holds
+  (`forget_cached_rows`).
 * **Group commit.** The writer takes every queued job, runs them in one transaction, each
   in its own savepoint (a failing job rolls back alone), commits once, and only after
   COMMIT returned resolves the jobs' futures. `synchronous_commit=on`: COMMIT returns once
@@ -57,6 +67,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from perdure.store.api import (
     JobFailed,
+    Lease,
+    LeaseLost,
     QueryResult,
     ReadTxn,
     Store,
@@ -66,6 +78,7 @@ from perdure.store.api import (
     WriteTxn,
 )
 from perdure.store.partitioning import DEFAULT_PARTITIONS
+from perdure.store.postgres.cluster_tables import ClusterTxn
 from perdure.store.postgres.query import PostgresQueryRunner
 from perdure.store.postgres.schema import install_views, migrate
 from perdure.store.postgres.tables import PostgresTxn
@@ -89,6 +102,7 @@ class _Job:
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
     many: bool = False
+    lease: Lease | None = None
 
 
 Resolution = tuple[_Job, Any, BaseException | None]
@@ -126,13 +140,17 @@ def masked(url: str) -> str:
     return f"postgresql://{user}{'@' if user else ''}{host}{':' if port else ''}{port}/{db}"
 
 
-def _connect(conninfo: str, application: str) -> psycopg.Connection[Any]:
+def _connect(
+    conninfo: str, application: str, idle_in_transaction_ms: int = 0
+) -> psycopg.Connection[Any]:
     conn = psycopg.connect(
         conninfo, autocommit=True, application_name=application, prepare_threshold=0
     )
     # Explicit, whatever the server's or the role's defaults: COMMIT returns only once the
     # WAL is flushed to disk.
     conn.execute("SET synchronous_commit = on")
+    if idle_in_transaction_ms:
+        conn.execute(f"SET idle_in_transaction_session_timeout = {int(idle_in_transaction_ms)}")
     return conn
 
 
@@ -140,6 +158,15 @@ def _writer_lock_key(database: str) -> int:
     """The session advisory-lock key that marks a database's single writer."""
     digest = hashlib.sha256(b"perdure-writer:" + database.encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+# Locks the lease rows of a batch's fenced jobs until COMMIT; returns those still held.
+_FENCE = (
+    "SELECT l.partition FROM leases l "
+    "JOIN unnest(%s::int[], %s::bigint[]) AS h(partition, epoch) "
+    "ON l.partition = h.partition AND l.epoch = h.epoch "
+    "WHERE l.node = %s FOR KEY SHARE OF l"
+)
 
 
 class _Writer(threading.Thread):
@@ -156,6 +183,8 @@ class _Writer(threading.Thread):
         self.jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self.schema_version = 0
         self.rows = RowCache()
+        # Set from other threads (cluster mode): drop the row cache before the next batch.
+        self.forget_rows = False
 
     def run(self) -> None:
         try:
@@ -191,18 +220,31 @@ class _Writer(threading.Thread):
             self._conn = self._store.connect_writer()
         return self._conn
 
-    def _begin(self) -> psycopg.Connection[Any]:
+    def _begin(self, fenced: bool) -> psycopg.Connection[Any]:
+        # A fenced batch locks its leases before the first savepoint (`_fence`).
+        begin = "BEGIN" if fenced else "BEGIN; SAVEPOINT job"
         conn = self._connection()
         try:
-            conn.execute("BEGIN; SAVEPOINT job", prepare=False)
+            conn.execute(begin, prepare=False)
         except psycopg.OperationalError:
             if not conn.broken:
                 raise
             # Lost while idle (the server restarted): nothing of this batch ran yet, so a
             # fresh connection may run all of it.
             conn = self._connection()
-            conn.execute("BEGIN; SAVEPOINT job", prepare=False)
+            conn.execute(begin, prepare=False)
         return conn
+
+    def _fence(self, conn: psycopg.Connection[Any], batch: list[_Job]) -> set[int]:
+        """Lock the batch's lease rows (held until COMMIT, outside every savepoint, so a
+        job rolled back keeps them locked); the partitions still leased at their epoch."""
+        leases = {(j.lease.partition, j.lease.epoch) for j in batch if j.lease is not None}
+        node = self._store.node
+        held = conn.execute(
+            _FENCE, ([p for p, _ in leases], [e for _, e in leases], node)
+        ).fetchall()
+        conn.execute("SAVEPOINT job", prepare=False)
+        return {int(row[0]) for row in held}
 
     def _in_savepoint(
         self, conn: psycopg.Connection[Any], fn: Callable[[PostgresTxn], Any], txn: PostgresTxn
@@ -215,17 +257,31 @@ class _Writer(threading.Thread):
                 raise StoreError(f"the connection to PostgreSQL was lost: {exc}") from exc
             conn.execute("ROLLBACK TO job")
             self.rows.job_failed()
+            txn.job_done(False)
             return JobFailed(exc)
         self.rows.job_succeeded()
+        txn.job_done(True)
         return result
 
     def _run_batch(self, batch: list[_Job]) -> None:
         resolutions: list[Resolution] = []
+        if self.forget_rows:
+            self.forget_rows = False
+            self.rows = RowCache()
+        fenced = any(job.lease is not None for job in batch)
         try:
-            conn = self._begin()
-            txn = PostgresTxn(conn, self.rows)
+            conn = self._begin(fenced)
+            held = self._fence(conn, batch) if fenced else set()
+            txn = self._store.txn(conn, self.rows)
             first = True
             for job in batch:
+                if job.lease is not None and job.lease.partition not in held:
+                    lost = LeaseLost(
+                        f"partition {job.lease.partition} is no longer leased to "
+                        f"{job.lease.node} at epoch {job.lease.epoch}"
+                    )
+                    resolutions.append((job, None, lost))
+                    continue
                 results = []
                 for fn in job.fns:
                     if not first:
@@ -239,6 +295,7 @@ class _Writer(threading.Thread):
                 else:
                     resolutions.append((job, results[0], None))
             conn.execute("RELEASE job")
+            txn.before_commit()
             if self._store.before_commit is not None:
                 self._store.before_commit()
             conn.execute("COMMIT")
@@ -289,7 +346,7 @@ class _Reader(threading.Thread):
         conn = self._conn
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
-            return job.fns[0](PostgresTxn(conn))
+            return job.fns[0](self._store.txn(conn, None))
         finally:
             if not conn.broken:
                 conn.execute("ROLLBACK")
@@ -314,11 +371,21 @@ class _Reader(threading.Thread):
 class PostgresStore(Store):
     """The store in one PostgreSQL database. Use `PostgresStore.open`."""
 
-    def __init__(self, conninfo: str, partitions: int, before_commit: CommitHook | None) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        partitions: int,
+        before_commit: CommitHook | None,
+        node: str | None = None,
+        idle_in_transaction_ms: int = 0,
+    ) -> None:
         self.conninfo = conninfo
         self.lock_wait_s = LOCK_WAIT_S
         self.partitions = partitions
         self.before_commit = before_commit
+        self.node = node
+        self.idle_in_transaction_ms = idle_in_transaction_ms
+        self._remote_schema_changes = 0
         self._lock_key = _writer_lock_key(str(conninfo_to_dict(conninfo).get("dbname", "")))
         self._writer: _Writer | None = None
         self._reader: _Reader | None = None
@@ -333,6 +400,8 @@ class PostgresStore(Store):
         *,
         before_commit: CommitHook | None = None,
         lock_wait_s: float = LOCK_WAIT_S,
+        node: str | None = None,
+        idle_in_transaction_ms: int = 0,
     ) -> PostgresStore:
         """Open (migrating if needed) the store in the database `url` names
         (`postgresql://USER[:PASS]@HOST:PORT/DB`).
@@ -341,7 +410,9 @@ class PostgresStore(Store):
         and, with `StoreConfigError`, one whose schema has another partition count.
         `before_commit` runs on the writer thread right before each COMMIT (tests use it
         to hold commits back). `lock_wait_s`: how long to wait for the writer lock of a
-        server that just died (its session ends a moment after the process).
+        server that just died (its session ends a moment after the process). `node`:
+        cluster mode, as that node (see the module docstring); `idle_in_transaction_ms`:
+        how long PostgreSQL lets the writer's session sit idle inside a transaction.
         """
         if partitions < 1:
             raise StoreConfigError(f"the partition count must be at least 1, not {partitions}")
@@ -349,7 +420,7 @@ class PostgresStore(Store):
             conninfo = make_conninfo(url)
         except psycopg.ProgrammingError as exc:
             raise StoreConfigError(f"invalid PostgreSQL URL: {exc}") from None
-        store = cls(conninfo, partitions, before_commit)
+        store = cls(conninfo, partitions, before_commit, node, idle_in_transaction_ms)
         store.lock_wait_s = lock_wait_s
         conn = store.connect_writer()
         try:
@@ -377,9 +448,11 @@ class PostgresStore(Store):
         return store
 
     def connect_writer(self) -> psycopg.Connection[Any]:
-        """A new write connection holding the database's writer lock."""
+        """A new write connection holding the database's writer lock (shared by the nodes
+        of a cluster)."""
+        application = "perdure-writer" if self.node is None else f"perdure-writer {self.node}"
         try:
-            conn = _connect(self.conninfo, "perdure-writer")
+            conn = _connect(self.conninfo, application, self.idle_in_transaction_ms)
         except psycopg.OperationalError as exc:
             raise StoreConfigError(
                 f"cannot connect to PostgreSQL at {masked(self.conninfo)}: {str(exc).strip()}"
@@ -392,23 +465,52 @@ class PostgresStore(Store):
                 time.sleep(0.05)
                 continue
             conn.close()
+            if self.node is not None:
+                raise StoreLockedError(
+                    f"{masked(self.conninfo)} is used by a single-node perdure server; stop "
+                    "it before starting cluster nodes on this database"
+                )
             raise StoreLockedError(
                 f"{masked(self.conninfo)} is used by another perdure server; stop it or use "
-                "another database (several nodes on one database come with cluster mode)"
+                "another database (several nodes on one database: start each with "
+                "--node-name)"
             )
         return conn
 
     def _try_writer_lock(self, conn: psycopg.Connection[Any]) -> bool:
-        found = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._lock_key,)).fetchone()
+        function = "pg_try_advisory_lock" if self.node is None else "pg_try_advisory_lock_shared"
+        found = conn.execute(f"SELECT {function}(%s)", (self._lock_key,)).fetchone()
         return bool(found and found[0])
 
-    def write_nowait(self, fn: Callable[[WriteTxn], T]) -> asyncio.Future[T]:
-        return self._submit(self._writer, (fn,), many=False)
+    def txn(self, conn: psycopg.Connection[Any], rows: RowCache | None) -> PostgresTxn:
+        """The transaction object of this store's mode over `conn`."""
+        return PostgresTxn(conn, rows) if self.node is None else ClusterTxn(conn, rows)
+
+    def forget_cached_rows(self) -> None:
+        """Other writers may have changed rows this writer cached (a partition changed
+        hands, a service was registered elsewhere): drop them before the next batch.
+        Safe from any thread."""
+        if self._writer is not None:
+            self._writer.forget_rows = True
+
+    def schema_changed_elsewhere(self) -> None:
+        """Another node committed a service or deployment change (cluster mode): readers
+        comparing `schema_version` must read again. Call from the event loop's thread."""
+        self._remote_schema_changes += 1
+        self.forget_cached_rows()
+
+    def write_nowait(
+        self, fn: Callable[[WriteTxn], T], lease: Lease | None = None
+    ) -> asyncio.Future[T]:
+        return self._submit(self._writer, (fn,), many=False, lease=lease)
 
     def write_many_nowait(
-        self, fns: Sequence[Callable[[WriteTxn], T]]
+        self, fns: Sequence[Callable[[WriteTxn], T]], lease: Lease | None = None
     ) -> asyncio.Future[list[T | JobFailed]]:
-        return self._submit(self._writer, fns, many=True)
+        """As `Store.write_many_nowait`; with `lease` (cluster mode), fenced by it: the
+        future fails with `LeaseLost` (nothing of it committed) if the partition is no
+        longer leased to this node at that epoch."""
+        return self._submit(self._writer, fns, many=True, lease=lease)
 
     async def read(self, fn: Callable[[ReadTxn], T]) -> T:
         result: T = await self._submit(self._reader, (fn,), many=False)
@@ -420,17 +522,23 @@ class PostgresStore(Store):
         fns: Sequence[Callable[[PostgresTxn], Any]],
         *,
         many: bool,
+        lease: Lease | None = None,
     ) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if self._closed or worker is None:
             future.set_exception(StoreError("the store is closed"))
             return future
-        worker.jobs.put(_Job(fns, future, loop, many))
+        if lease is not None and lease.node != self.node:
+            future.set_exception(LeaseLost(f"{lease} is not a lease of this store's node"))
+            return future
+        worker.jobs.put(_Job(fns, future, loop, many, lease))
         return future
 
     def schema_version(self) -> int:
-        return 0 if self._writer is None else self._writer.schema_version
+        # Two counters, each moved by one thread only: their sum changes with either.
+        written = 0 if self._writer is None else self._writer.schema_version
+        return written + self._remote_schema_changes
 
     async def query(self, sql: str) -> QueryResult:
         if self._closed or self._queries is None:

@@ -147,6 +147,13 @@ class PostgresTxn(FeatureTables):
     def _run(self, sql: str, params: Sequence[object]) -> None:
         self._cur.execute(sql, params)
 
+    # The writer's hooks around each job and before COMMIT (cluster mode uses them).
+    def job_done(self, succeeded: bool) -> None:
+        pass
+
+    def before_commit(self) -> None:
+        pass
+
     # -- deployments -----------------------------------------------------------
 
     def put_deployment(self, row: DeploymentRow) -> None:

@@ -1,0 +1,3 @@
+-- Nothing to do on SQLite: several nodes share only a PostgreSQL database (cluster mode,
+-- see the PostgreSQL migration of this name). The name is kept so both dialects record
+-- the same migrations.
