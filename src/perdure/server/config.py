@@ -71,9 +71,9 @@ class ServerConfig:
     # Bearer tokens guarding the admin API and the ingress (None: open, restate's default).
     admin_token: str | None = field(default=None, repr=False)
     ingress_token: str | None = field(default=None, repr=False)
-    # Drive deployments that advertise service protocol V7 in V7 (else at most V6, as
-    # restate-server 1.7 does unless RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7 is set).
-    protocol_v7: bool = True
+    # Drive deployments that advertise service protocol V7 in V7; off by default, at most
+    # V6, as restate-server 1.7 (RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7=true turns it on).
+    protocol_v7: bool = False
     # Kafka clusters subscriptions read from (RESTATE_INGRESS__KAFKA_CLUSTERS or the
     # RESTATE_CONFIG file's [[ingress.kafka-clusters]], as restate-server reads them).
     kafka_clusters: tuple[KafkaCluster, ...] = ()

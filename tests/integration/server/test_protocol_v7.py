@@ -13,6 +13,12 @@ import pytest
 from tests.integration.server.conftest import PerdureServer, ServeApp, wait_until
 
 
+@pytest.fixture(autouse=True)
+def v7_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """V7 is experimental in restate-server 1.7 and perdure alike: the server is asked for it."""
+    monkeypatch.setenv("RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7", "true")
+
+
 @pytest.fixture(scope="module")
 def v7_url(serve_app: ServeApp) -> str:
     return serve_app("v7_services:app", {})

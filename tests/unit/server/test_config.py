@@ -67,3 +67,9 @@ def test_env_then_flags() -> None:
 def test_bad_env_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="RESTATE_DEFAULT_RETRY_POLICY__MAX_ATTEMPTS"):
         ServerConfig.build({"RESTATE_DEFAULT_RETRY_POLICY__MAX_ATTEMPTS": "lots"})
+
+
+def test_protocol_v7_is_opt_in_as_on_restate_server() -> None:
+    assert not ServerConfig.build({}, data_dir=None).protocol_v7
+    enabled = {"RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7": "true"}
+    assert ServerConfig.build(enabled, data_dir=None).protocol_v7
