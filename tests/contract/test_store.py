@@ -62,6 +62,36 @@ async def test_invocation_round_trip(store: Store) -> None:
     assert await store.read(lambda txn: txn.get_invocation("missing")) is None
 
 
+async def test_every_changed_column_reaches_the_database(store: Store) -> None:
+    # The writer may write only the columns that changed since the row it holds (SQLite's
+    # row cache): every column, changed alone or with others, must read back from a reader.
+    row = invocation(waiting_completions=(), random_seed=7)
+    await store.write(lambda txn: txn.put_invocation(row))
+    changes: list[dict[str, object]] = [
+        {"status": "suspended", "waiting_completions": (3,), "modified_at": 5},
+        {"waiting_signals": (), "waiting_named_signals": ("x",)},
+        {"random_seed": (1 << 64) - 2, "attempt": 3, "retry_count": 2},
+        {"last_failure": None, "last_failure_code": None, "result": None},
+        {"key": None, "deployment_id": "dp_1", "journal_length": 9, "commands": 4},
+        {},  # unchanged: nothing to write
+        {"status": "completed", "completed_at": 9, "result": b"done"},
+    ]
+    for change in changes:
+        row = replace(row, **change)  # type: ignore[arg-type]
+        await store.write(lambda txn, r=row: txn.put_invocation(r))
+        assert await store.read(lambda txn: txn.get_invocation("inv_a")) == row
+
+    # A row written twice in one job: the second write starts from the first.
+    def twice(txn: WriteTxn) -> None:
+        txn.put_invocation(replace(row, status="running", attempt=4))
+        txn.put_invocation(replace(row, status="running", attempt=5))
+
+    await store.write(twice)
+    assert await store.read(lambda txn: txn.get_invocation("inv_a")) == replace(
+        row, status="running", attempt=5
+    )
+
+
 async def test_journal_is_dense_and_append_only(store: Store) -> None:
     entries = [
         JournalEntryRow("inv_a", 0, 0x0400, b"input", 1),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from perdure.store.api import LimitRuleRow, ScheduleRow, Store, SubscriptionRow, WriteTxn
 
 SCHEDULE = ScheduleRow(
@@ -160,3 +162,41 @@ async def test_subscriptions_and_their_offsets(store: Store) -> None:
     await store.write(lambda txn: txn.delete_subscription("sub_1a"))
     assert await store.read(lambda txn: txn.subscription_offsets("sub_1a")) == {}
     assert await store.read(lambda txn: txn.get_subscription("sub_1a")) is None
+
+
+async def test_the_writers_view_of_rules_and_buffered_ticks_follows_commits(store: Store) -> None:
+    # The writer may remember the rule list and whether any tick is buffered (asked by every
+    # invocation); what it remembers must follow writes, failed jobs and deletions.
+    def rules(txn: WriteTxn) -> list[LimitRuleRow]:
+        return txn.list_limit_rules()
+
+    assert await store.write(rules) == []  # remembered as empty
+    await store.write(lambda txn: txn.put_limit_rule(RULE))
+    assert await store.write(rules) == [RULE]
+
+    def put_then_fail(txn: WriteTxn) -> None:
+        txn.put_limit_rule(replace(RULE, id="rule:x"))
+        assert txn.list_limit_rules() == [RULE, replace(RULE, id="rule:x")]
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await store.write(put_then_fail)
+    assert await store.write(rules) == [RULE]
+    await store.write(lambda txn: txn.add_limit_slot(RULE.id, "", "inv_1"))
+    assert await store.write(lambda txn: txn.release_limits_of("inv_1")) == [(RULE.id, "")]
+    await store.write(lambda txn: txn.delete_limit_rule(RULE.id))
+    assert await store.write(rules) == []
+
+    def buffered(txn: WriteTxn) -> ScheduleRow | None:
+        return txn.buffered_schedule_of("inv_a")
+
+    assert await store.write(buffered) is None  # remembered: nothing buffered
+    waiting = replace(SCHEDULE, last_invocation_id="inv_a", buffered_tick=9_000)
+    await store.write(lambda txn: txn.put_schedule(waiting))
+    assert await store.write(buffered) == waiting
+    await store.write(lambda txn: txn.put_schedule(replace(waiting, buffered_tick=None)))
+    assert await store.write(buffered) is None
+    await store.write(lambda txn: txn.put_schedule(waiting))
+    assert await store.write(buffered) == waiting
+    await store.write(lambda txn: txn.delete_schedule(waiting.name))
+    assert await store.write(buffered) is None

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from perdure.store.api import DeploymentRow, InvocationRow, ServiceRow
+from perdure.store.api import DeploymentRow, InvocationRow, LimitRuleRow, ServiceRow
 
 CacheKey = tuple[str, str]  # (table, primary key)
-Cached = InvocationRow | ServiceRow | DeploymentRow | None
+# Rows, and facts every command asks about (all limit rules; whether a schedule holds a
+# buffered tick), so that a server with no limits and no schedules never queries for them.
+Cached = InvocationRow | ServiceRow | DeploymentRow | tuple[LimitRuleRow, ...] | bool | None
+LIMIT_RULES: CacheKey = ("limit_rules", "*")
+SCHEDULES_BUFFERING: CacheKey = ("schedules", "buffering")
+_SCHEMA_TABLES = frozenset({"services", "deployments"})
 
 
 class RowCache:
@@ -62,7 +67,7 @@ class RowCache:
         schema = False
         for key, row in self._txn.items():
             self._remember(key, row)
-            schema = schema or key[0] != "invocations"
+            schema = schema or key[0] in _SCHEMA_TABLES
         self._txn.clear()
         return schema
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 
 from perdure.store.api import LimitRuleRow
+from perdure.store.rowcache import LIMIT_RULES, RowCache
 
 _COLUMNS = [f.name for f in fields(LimitRuleRow)]
 _VALUES = operator.attrgetter(*_COLUMNS)
@@ -27,19 +28,37 @@ def _rule_from_row(row: Sequence[object]) -> LimitRuleRow:
 
 class LimitTables:
     _conn: sqlite3.Connection
+    _rows: RowCache | None  # the writer's: holds the list of rules (read at every start)
 
     def put_limit_rule(self, row: LimitRuleRow) -> None:
         self._conn.execute(_INSERT, _VALUES(row))
+        self._rules_changed()
 
     def get_limit_rule(self, rule_id: str) -> LimitRuleRow | None:
         found = self._conn.execute(f"{_SELECT} WHERE id = ?", (rule_id,)).fetchone()
         return None if found is None else _rule_from_row(found)
 
     def list_limit_rules(self) -> list[LimitRuleRow]:
+        if self._rows is not None:
+            hit, cached = self._rows.lookup(LIMIT_RULES)
+            if hit:
+                assert isinstance(cached, tuple)
+                return list(cached)
+        rules = self._select_rules()
+        if self._rows is not None:
+            self._rows.loaded(LIMIT_RULES, tuple(rules))
+        return rules
+
+    def _select_rules(self) -> list[LimitRuleRow]:
         return [_rule_from_row(r) for r in self._conn.execute(f"{_SELECT} ORDER BY id")]
+
+    def _rules_changed(self) -> None:
+        if self._rows is not None:
+            self._rows.written(LIMIT_RULES, tuple(self._select_rules()))
 
     def delete_limit_rule(self, rule_id: str) -> None:
         self._conn.execute("DELETE FROM limit_rules WHERE id = ?", (rule_id,))
+        self._rules_changed()
 
     def add_limit_slot(self, rule_id: str, group: str, invocation_id: str) -> None:
         self._conn.execute(
@@ -59,6 +78,8 @@ class LimitTables:
         return int(count)
 
     def release_limits_of(self, invocation_id: str) -> list[tuple[str, str]]:
+        if self._rows is not None and not self.list_limit_rules():
+            return []  # no rules, so no slots nor waiters (deleting a rule deletes its state)
         held = self._conn.execute(
             "DELETE FROM limit_slots WHERE invocation_id = ? RETURNING rule_id, grp",
             (invocation_id,),
