@@ -177,7 +177,7 @@ def parse_duration_ms(text: str) -> int:
             "an empty string is not a valid duration in either the ISO 8601 format "
             'or Jiff\'s "friendly" format'
         )
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # not "²", which isdigit() but int() refuses
         return int(text)  # bare milliseconds (perdure extension), "0" included
     iso = text.lstrip("+-")[:1] in ("P", "p")
     span = _iso(text) if iso else _friendly(text)
