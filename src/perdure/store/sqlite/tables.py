@@ -6,6 +6,7 @@ by the worker in `store.py`.
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 import sqlite3
@@ -24,7 +25,7 @@ from perdure.store.api import (
     TimerRow,
     WaiterRow,
 )
-from perdure.store.rowcache import Cached, RowCache
+from perdure.store.rowcache import RowCache
 from perdure.store.sqlite.limit_tables import LimitTables
 from perdure.store.sqlite.schedule_tables import ScheduleTables
 from perdure.store.sqlite.subscription_tables import SubscriptionTables
@@ -65,8 +66,10 @@ def _invocation_values(row: InvocationRow) -> list[object]:
     return values
 
 
-# UPDATE statements by the tuple of column indexes they set (a few dozen shapes occur).
-_UPDATES: dict[tuple[int, ...], str] = {}
+@functools.lru_cache(maxsize=1024)  # a few dozen sets of changed columns occur
+def _update_sql(changed: tuple[int, ...]) -> str:
+    sets = ", ".join(f"{_INVOCATION_COLUMNS[i]} = ?" for i in changed)
+    return f"UPDATE invocations SET {sets} WHERE id = ?"
 
 
 def _invocation_from_row(row: Sequence[object]) -> InvocationRow:
@@ -209,9 +212,7 @@ class SqliteTxn(ScheduleTables, LimitTables, SubscriptionTables):
 
     def put_invocation(self, row: InvocationRow) -> None:
         key = ("invocations", row.id)
-        before: Cached = None
-        if self._rows is not None:
-            before = self._rows.lookup(key)[1]
+        before = None if self._rows is None else self._rows.lookup(key)[1]
         if isinstance(before, InvocationRow):
             # The row as the database holds it: write only the columns that changed (a
             # command changes a few; rewriting all of them and both indexes cost ~8x more).
@@ -226,18 +227,12 @@ class SqliteTxn(ScheduleTables, LimitTables, SubscriptionTables):
         changed = tuple(i for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b)
         if not changed:
             return
-        sql = _UPDATES.get(changed)
-        if sql is None:
-            sets = ", ".join(f"{_INVOCATION_COLUMNS[i]} = ?" for i in changed)
-            sql = f"UPDATE invocations SET {sets} WHERE id = ?"
-            if len(_UPDATES) < 1024:
-                _UPDATES[changed] = sql
         if _ENCODED.isdisjoint(changed):
             values = [new[i] for i in changed]
         else:
             encoded = _invocation_values(row)
             values = [encoded[i] for i in changed]
-        self._conn.execute(sql, [*values, row.id])
+        self._conn.execute(_update_sql(changed), [*values, row.id])
 
     def get_invocation(self, invocation_id: str) -> InvocationRow | None:
         key = ("invocations", invocation_id)
