@@ -89,6 +89,7 @@ def test_nodes_share_the_partitions_and_a_stopped_node_hands_its_back_at_once(
         for method, path, body in (
             ("POST", "/schedules", {"name": "s", "cron": "* * * * *", "target": "Fanout/spread"}),
             ("PUT", "/limits/one", {"service": "Counter", "concurrency": 1}),
+            ("DELETE", "/subscriptions/sub_1", None),
         ):
             refused = client.request(method, f"{nodes[0].admin_url}{path}", json=body)
             assert refused.status_code == 501, refused.text

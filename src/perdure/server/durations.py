@@ -44,9 +44,10 @@ _ORDERED = sorted(
     ((name, unit) for unit, names in _DESIGNATORS.items() for name in names),
     key=lambda pair: -len(pair[0]),
 )
-_NUMBER = re.compile(r"(\d+)(?:[.,](\d+))?")
-_SEPARATOR = re.compile(r",?\s*")
-_HMS = re.compile(r"(\d+):(\d\d):(\d\d)(?:[.,](\d+))?")
+# re.ASCII: jiff reads ASCII digits only, so "٣s" is refused, not 3 s.
+_NUMBER = re.compile(r"(\d+)(?:[.,](\d+))?", re.ASCII)
+_SEPARATOR = re.compile(r",?\s*", re.ASCII)
+_HMS = re.compile(r"(\d+):(\d\d):(\d\d)(?:[.,](\d+))?", re.ASCII)
 _FRIENDLY = 'failed to parse input in the "friendly" duration format: '
 _MAX_I64 = (1 << 63) - 1
 
@@ -137,7 +138,7 @@ def _friendly(text: str) -> _Span:
     return span
 
 
-_ISO_UNIT = re.compile(r"(\d+)(?:[.,](\d+))?([A-Za-z])")
+_ISO_UNIT = re.compile(r"(\d+)(?:[.,](\d+))?([A-Za-z])", re.ASCII)
 
 
 def _iso(text: str) -> _Span:

@@ -27,7 +27,9 @@ def test_parse_duration(text: str, ms: int) -> None:
     assert parse_duration_ms(text) == ms
 
 
-@pytest.mark.parametrize("text", ["", "abc", "5 parsecs", "P1Y", "P1M", "PT", "-5s", "²"])
+@pytest.mark.parametrize(
+    "text", ["", "abc", "5 parsecs", "P1Y", "P1M", "PT", "-5s", "²", "٣s", "PT٣S", "1:٣0:00"]
+)
 def test_bad_duration(text: str) -> None:
     with pytest.raises(DurationError):
         parse_duration_ms(text)
