@@ -8,6 +8,7 @@ and the rows, rendered as the admin API renders them, must be equal.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -111,6 +112,26 @@ def fill(txn: WriteTxn) -> None:
     )
     txn.append_entry(JournalEntryRow("inv_a", 1, MessageType.RUN, run.SerializeToString(), 1_001))
     txn.append_entry(JournalEntryRow("inv_a", 2, 0x7777, b"\x01\x02", 1_002))  # unknown type
+    # A call and the notification naming its callee: entry_json shows the callee's row.
+    call = pb.CallCommandMessage(
+        service_name="Counter",
+        handler_name="add",
+        key="k2",
+        parameter=b"1",
+        invocation_id_notification_idx=2,
+        result_completion_id=3,
+    )
+    callee = pb.NotificationTemplate(completion_id=2, invocation_id="inv_b")
+    txn.append_entry(JournalEntryRow("inv_a", 3, MessageType.CALL, call.SerializeToString(), 1_003))
+    txn.append_entry(
+        JournalEntryRow(
+            "inv_a",
+            4,
+            MessageType.CALL_INVOCATION_ID_COMPLETION,
+            callee.SerializeToString(),
+            1_004,
+        )
+    )
     txn.set_state("Counter", "k1", b"counter", b"42")
     txn.set_state("Counter", "k1", b"raw", b"\xff\x00")
     txn.set_state("Counter", "k2", b"a", b"1")
@@ -239,6 +260,8 @@ async def test_rows_are_restates_shapes(filled: dict[str, Store]) -> None:
             {"index": 0, "entry_type": "Command: Input", "name": ""},  # unnamed: "" as restate
             {"index": 1, "entry_type": "Command: Run", "name": "my-step"},
             {"index": 2, "entry_type": "Unknown: 0x7777"},
+            {"index": 3, "entry_type": "Command: Call", "name": ""},
+            {"index": 4, "entry_type": "Notification: CallInvocationId"},
         ]
         state = json_rows(
             await opened.query(
@@ -255,7 +278,24 @@ async def test_rows_are_restates_shapes(filled: dict[str, Store]) -> None:
         (entry,) = json_rows(
             await opened.query("SELECT entry_json FROM sys_journal WHERE index = 1")
         )
-        assert '"name":"my-step"' in str(entry["entry_json"])
+        assert json.loads(str(entry["entry_json"])) == {
+            "Command": {"Run": {"completion_id": 1, "name": "my-step"}}
+        }
+        (call,) = json_rows(
+            await opened.query("SELECT entry_json FROM sys_journal WHERE index = 3")
+        )
+        request = json.loads(str(call["entry_json"]))["Command"]["Call"]["request"]
+        assert request["invocation_id"] == "inv_b"
+        assert request["invocation_target"] == {
+            "VirtualObject": {
+                "name": "Counter",
+                "key": "k2",
+                "handler": "add",
+                "handler_ty": "Exclusive",
+                "scope": None,
+            }
+        }
+        assert request["parameter"] == [ord("1")]
 
 
 @pytest.mark.parametrize("sql", REFUSED)

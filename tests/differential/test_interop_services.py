@@ -4,6 +4,7 @@ introspection shows of them."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -16,8 +17,24 @@ pytestmark = pytest.mark.interop
 # `controlled-idempotent-sharding`); perdure does not (README, "perdure and Restate").
 # restate also stamps its own version on the rows. Neither compares.
 _NOT_COMPARED = {"idempotency_key", "created_using_restate_version"}
-# Raw bytes and partition keys depend on the (different) keys; entry_json's format differs.
-_JOURNAL_COLUMNS = "index, entry_type, name, completed, invoked_target, version"
+# Raw bytes and partition keys depend on the (different) keys; the entries' JSON is compared with
+# its bytes as text and its times and partition keys as placeholders (`_readable_entry`).
+_JOURNAL_COLUMNS = (
+    "index, entry_type, name, completed, invoked_target, version, entry_json, entry_lite_json"
+)
+_UNCOMPARABLE = {"wake_up_time": "<time>", "invoke_time": "<time>", "partition_key": "<pk>"}
+
+
+def _readable_entry(data: Any) -> Any:
+    """entry_json with its byte arrays as text, so the scenario's keys inside them (an
+    Input's payload, a result) normalise like any other string."""
+    if isinstance(data, list) and data and all(isinstance(b, int) for b in data):
+        return "bytes:" + bytes(data).decode("utf-8", errors="backslashreplace")
+    if isinstance(data, list):
+        return [_readable_entry(v) for v in data]
+    if isinstance(data, dict):
+        return {k: _UNCOMPARABLE.get(k) or _readable_entry(v) for k, v in data.items()}
+    return data
 
 
 async def note_invocation(side: Side, label: str, invocation_id: str) -> None:
@@ -29,6 +46,9 @@ async def note_journal(side: Side, label: str, invocation_id: str) -> None:
     rows = await side.query(
         f"SELECT {_JOURNAL_COLUMNS} FROM sys_journal WHERE id = '{invocation_id}' ORDER BY index"
     )
+    for row in rows:
+        for column in ("entry_json", "entry_lite_json"):
+            row[column] = _readable_entry(json.loads(row[column]))
     side.note(label, rows)
 
 

@@ -1,10 +1,11 @@
 """Values of the introspection views that only exist inside stored protobuf payloads.
 
 Every store's views (`POST /query`, named like restate's system tables) show the same
-derived values: an entry's type label, name and JSON, an output's result kind, failure
-text and value, lossy UTF-8 of blobs. These functions compute them from the stored bytes,
-once, for every store: SQLite calls them as SQL functions, PostgreSQL fills some at write
-time and decodes the others after fetching (see `perdure.store.postgres.views`).
+derived values: an entry's type label and name (its JSON: `perdure.store.entry_json`), an
+output's result kind, failure text and value, lossy UTF-8 of blobs. These functions
+compute them from the stored bytes, once, for every store: SQLite calls them as SQL
+functions, PostgreSQL fills some at write time and decodes the others after fetching
+(see `perdure.store.postgres.views`).
 Each returns None for a missing or undecodable input, never raises. Some render values
 as restate does (`[500 Internal] …`, `PT86400S`, a suspension's future).
 """
@@ -14,7 +15,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from perdure.protocol import protocol_pb2 as pb
@@ -90,16 +90,12 @@ def entry_name(code: int | None, payload: bytes | None) -> str | None:
     return name if isinstance(name, str) else ""
 
 
-def entry_json(code: int | None, payload: bytes | None) -> str | None:
-    """The entry as compact protobuf-JSON text."""
+def callee_id(code: int | None, payload: bytes | None) -> str | None:
+    """The callee's invocation id a CallInvocationId notification carries."""
+    if code != MessageType.CALL_INVOCATION_ID_COMPLETION:
+        return None
     message = _decoded(code, payload)
-    if message is None:
-        return None
-    try:
-        data = json_format.MessageToDict(message)
-    except Exception:
-        return None
-    return json.dumps(data, separators=(",", ":"))
+    return message.invocation_id if isinstance(message, pb.NotificationTemplate) else None
 
 
 def utf8(blob: bytes | str | None) -> str | None:

@@ -25,6 +25,7 @@ MIGRATION_NAMES: tuple[str, ...] = (
     "0007_flow_control",
     "0008_subscriptions",
     "0009_cluster",
+    "0010_journal_callee",
 )
 
 

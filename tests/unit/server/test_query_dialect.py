@@ -64,7 +64,10 @@ def test_date_bin_buckets_timestamps(ask: Any) -> None:
 
 
 def test_json_arrow_operator_reads_journal_entries(ask: Any) -> None:
-    rows, _ = ask("SELECT index, entry_json ->> 'name' AS step FROM sys_journal ORDER BY index")
+    rows, _ = ask(
+        "SELECT index, entry_json -> 'Command' -> 'Run' ->> 'name' AS step "
+        "FROM sys_journal ORDER BY index"
+    )
     assert rows == [{"index": 0, "step": None}, {"index": 1, "step": "my-step"}]
 
 

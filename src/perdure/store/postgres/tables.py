@@ -297,8 +297,8 @@ class PostgresTxn(FeatureTables):
         # A plain INSERT: the primary key refuses a second entry at an index (S3).
         self._run(
             "INSERT INTO journal (invocation_id, idx, partition_key, type, payload, appended_at, "
-            "completion_id, signal_id, signal_name, entry_name) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            "completion_id, signal_id, signal_name, entry_name, callee_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 row.invocation_id,
                 row.index,
@@ -310,6 +310,7 @@ class PostgresTxn(FeatureTables):
                 row.signal_id,
                 row.signal_name,
                 introspection.entry_name(row.type, row.payload),
+                introspection.callee_id(row.type, row.payload),
             ),
         )
 

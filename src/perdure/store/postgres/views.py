@@ -35,6 +35,7 @@ from typing import Any
 
 from perdure.protocol.messages import MessageType
 from perdure.store import introspection
+from perdure.store.entry_json import entry_json, entry_lite_json
 from perdure.store.postgres.feature_views import feature_views
 
 SCHEMA = "perdure_sys"
@@ -67,7 +68,19 @@ def _output_value_utf8(blob: bytes | None) -> str | None:
 
 # Composite types decoded after fetching: name, fields, decoder (called with the fields).
 DECODED_TYPES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
-    ("entry_json", "type integer, payload bytea", introspection.entry_json),
+    (
+        "entry_json",
+        "type integer, payload bytea, callee_id text, callee_service_ty text, "
+        "callee_handler_ty text, callee_completion_retention_ms bigint, "
+        "callee_journal_retention_ms bigint",
+        entry_json,
+    ),
+    (
+        "entry_lite_json",
+        "type integer, payload bytea, callee_id text, callee_service_ty text, "
+        "callee_handler_ty text",
+        entry_lite_json,
+    ),
     ("utf8", "bytes bytea", _utf8_text),
     ("output_value", "result bytea", introspection.output_value),
     ("output_value_utf8", "result bytea", _output_value_utf8),
@@ -78,6 +91,20 @@ DECODED_TYPES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
         introspection.waiting_future_of_lists,
     ),
 )
+
+
+# What a call's entry_json shows of its callee (the invocation row named by the
+# CallInvocationId notification, whose id the store writes into `journal.callee_id`).
+_ENTRY_JSON_COLUMNS = (
+    "j.type",
+    "j.payload",
+    "n.callee_id",
+    "c.service_ty",
+    "c.handler_ty",
+    "c.completion_retention_ms",
+    "c.journal_retention_ms",
+)
+_CALL_TYPES = f"{MessageType.CALL.value}, {MessageType.ONE_WAY_CALL.value}"
 
 
 def _decoded(type_name: str, *columns: str) -> str:
@@ -260,10 +287,15 @@ SELECT
     j.payload AS raw,
     octet_length(j.payload) AS raw_length,
     2 AS version,
-    {_decoded("entry_json", "j.type", "j.payload")} AS entry_json,
-    NULL::text AS entry_lite_json,
+    {_decoded("entry_json", *_ENTRY_JSON_COLUMNS)} AS entry_json,
+    {_decoded("entry_lite_json", *_ENTRY_JSON_COLUMNS[:5])} AS entry_lite_json,
     {_ts("j.appended_at")} AS appended_at
-FROM public.journal AS j""",
+FROM public.journal AS j
+-- A call's callee (for its entry_json): the CallInvocationId notification that follows it.
+LEFT JOIN public.journal AS n
+    ON j.type IN ({_CALL_TYPES}) AND n.invocation_id = j.invocation_id
+    AND n.idx = j.idx + 1 AND n.type = {MessageType.CALL_INVOCATION_ID_COMPLETION.value}
+LEFT JOIN public.invocations AS c ON c.id = n.callee_id""",
     "sys_state": f"""
 SELECT
     s.service AS service_name,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from perdure.store import introspection
 from perdure.store.api import QueryBusy, QueryError, QueryResult
+from perdure.store.entry_json import entry_json, entry_lite_json
 from perdure.store.sqlite.views import VIEW_NAMES
 
 ROW_LIMIT = 10_000
@@ -48,7 +49,10 @@ _FUNCTIONS: tuple[tuple[str, int, Callable[..., str | bytes | int | None]], ...]
     ("perdure_output_value", 1, introspection.output_value),
     ("perdure_entry_type", 1, introspection.entry_type),
     ("perdure_entry_name", 2, introspection.entry_name),
-    ("perdure_entry_json", 2, introspection.entry_json),
+    ("perdure_entry_json", 2, entry_json),  # as migration 0003's view calls it
+    ("perdure_entry_json", 7, entry_json),
+    ("perdure_entry_lite_json", 5, entry_lite_json),
+    ("perdure_callee_id", 2, introspection.callee_id),
     ("perdure_utf8", 1, introspection.utf8),
     ("perdure_failure_text", 3, introspection.failure_text),
     ("perdure_command_type", 1, introspection.command_type),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from perdure.protocol.messages import MessageType
 from perdure.store.sqlite.feature_views import FEATURE_VIEW_NAMES, FEATURE_VIEWS_SQL
 
 
@@ -70,6 +71,10 @@ _SERVICE_TY = (
     "CASE {col} WHEN 'SERVICE' THEN 'service' WHEN 'VIRTUAL_OBJECT' THEN 'virtual_object' "
     "WHEN 'WORKFLOW' THEN 'workflow' ELSE lower({col}) END"
 )
+
+CALL = MessageType.CALL.value
+ONE_WAY_CALL = MessageType.ONE_WAY_CALL.value
+CALL_INVOCATION_ID = MessageType.CALL_INVOCATION_ID_COMPLETION.value
 
 # The view names `POST /query` may read (the authorizer refuses everything else).
 VIEW_NAMES: tuple[str, ...] = (
@@ -161,10 +166,19 @@ SELECT
     j.payload AS raw,
     length(j.payload) AS raw_length,
     2 AS version,
-    perdure_entry_json(j.type, j.payload) AS entry_json,
-    NULL AS entry_lite_json,
+    perdure_entry_json(
+        j.type, j.payload, c.id, c.service_ty, c.handler_ty,
+        c.completion_retention_ms, c.journal_retention_ms
+    ) AS entry_json,
+    perdure_entry_lite_json(j.type, j.payload, c.id, c.service_ty, c.handler_ty)
+        AS entry_lite_json,
     {_ts("j.appended_at")} AS appended_at
-FROM journal AS j;
+FROM journal AS j
+-- A call's callee (for its entry_json): the CallInvocationId notification that follows it.
+LEFT JOIN journal AS n
+    ON j.type IN ({CALL}, {ONE_WAY_CALL}) AND n.invocation_id = j.invocation_id
+    AND n.idx = j.idx + 1 AND n.type = {CALL_INVOCATION_ID}
+LEFT JOIN invocations AS c ON c.id = perdure_callee_id(n.type, n.payload);
 
 CREATE VIEW sys_state AS
 SELECT

@@ -1,5 +1,5 @@
-// Turning stored values into readable text: bytes (hex from /query, base64 inside journal
-// entries) decoded as JSON or UTF-8 when they are, timestamps in local time.
+// Turning stored values into readable text: bytes (hex from /query, arrays of numbers in
+// journal entries) decoded as JSON or UTF-8 when they are, timestamps in local time.
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
@@ -14,11 +14,6 @@ export function hexToBytes(hex) {
 
 export const bytesToHex = (bytes) =>
   Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-
-export function base64ToBytes(text) {
-  const binary = atob(text ?? "");
-  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
-}
 
 export const textToBytes = (text) => encoder.encode(text);
 
@@ -39,14 +34,6 @@ export function decodeBytes(bytes) {
 }
 
 export const decodeHex = (hex) => decodeBytes(hexToBytes(hex ?? ""));
-
-export function decodeBase64(text) {
-  try {
-    return decodeBytes(base64ToBytes(text));
-  } catch {
-    return { kind: "text", text: String(text) };
-  }
-}
 
 /** A one-line rendering of a decoded value (for tables and journal summaries). */
 export function oneLine(decoded, max = 160) {

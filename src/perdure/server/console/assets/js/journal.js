@@ -1,85 +1,100 @@
 // Reading a journal (sys_journal rows): what each entry did, decoded from its entry_json
-// (the entry's protobuf message as JSON: camelCase fields, bytes in base64), and which
-// command each notification completes, so the timeline reads "Call … → result".
+// (restate's form: `{"Command": {"Call": {…}}}`, `{"Notification": {"Completion": {"Run":
+// {…}}}}`, snake_case fields, bytes as arrays of numbers), and which command each
+// notification completes, so the timeline reads "Call … → result".
 
-import { decodeBase64 } from "./format.js";
+import { decodeBytes } from "./format.js";
 
 const CANCEL_SIGNAL = 1;
 
+const bytes = (array) => decodeBytes(Uint8Array.from(array ?? []));
+
+/** The entry's own fields, unwrapped from its Command / Notification variant. */
 function parse(row) {
   if (!row.entry_json) return null;
+  let entry;
   try {
-    return JSON.parse(row.entry_json);
+    entry = JSON.parse(row.entry_json);
   } catch {
     return null;
   }
+  const only = (variants) => (variants ? Object.values(variants)[0] ?? null : null);
+  if (entry?.Command) return only(entry.Command);
+  if (entry?.Notification?.Completion) return only(entry.Notification.Completion);
+  return entry?.Notification?.Signal ?? null;
 }
 
-/** `{kind: "value"|"failure"|"void"|"invocation"|"keys", ...}` of a result-carrying message. */
-export function resultOf(json) {
-  if (!json) return null;
-  const value = json.value ?? json.completionValue;
-  const failure = json.failure ?? json.completionFailure;
-  if (failure) return { kind: "failure", code: failure.code ?? 0, message: failure.message ?? "" };
-  if (json.invocationId !== undefined && json.completionId !== undefined) {
-    return { kind: "invocation", id: json.invocationId };
+/** `{kind: "value"|"failure"|"void"}` of a result: "Void", {Success: bytes}, {Failure: …}. */
+function resultValue(result) {
+  if (result === "Void") return { kind: "void" };
+  if (result?.Failure) {
+    return { kind: "failure", code: result.Failure.code ?? 0, message: result.Failure.message ?? "" };
   }
-  if (json.stateKeys || (value && value.keys)) {
-    const keys = (json.stateKeys ?? value).keys ?? [];
-    return { kind: "keys", keys: keys.map((k) => decodeBase64(k).text) };
-  }
-  if (value !== undefined) return { kind: "value", value: decodeBase64(value.content ?? "") };
-  if (json.void !== undefined) return { kind: "void" };
+  if (result?.Success) return { kind: "value", value: bytes(result.Success) };
   return null;
 }
 
-const key = (b64) => (b64 === undefined ? "" : decodeBase64(b64).text);
-
-function target(json) {
-  const service = json.serviceName ?? "";
-  const keyPart = json.key ? `/${json.key}` : "";
-  return `${service}${keyPart}/${json.handlerName ?? ""}`;
+/** `{kind: "value"|"failure"|"void"|"invocation"|"keys", ...}` of a result-carrying entry. */
+export function resultOf(body) {
+  if (!body) return null;
+  if (body.invocation_id !== undefined && body.completion_id !== undefined) {
+    return { kind: "invocation", id: body.invocation_id };
+  }
+  if (body.state_keys) return { kind: "keys", keys: body.state_keys };
+  // A promise's completion carries its result as `value`.
+  return resultValue(body.result ?? body.value);
 }
 
-function attachTarget(json) {
-  if (json.invocationId) return json.invocationId;
-  if (json.workflowTarget) return `${json.workflowTarget.workflowName}/${json.workflowTarget.workflowKey}`;
-  const t = json.idempotentRequestTarget;
-  if (t) return `${t.serviceName}/${t.serviceKey ? `${t.serviceKey}/` : ""}${t.handlerName} (idempotency key ${t.idempotencyKey})`;
+function target(invocationTarget) {
+  const t = Object.values(invocationTarget ?? {})[0] ?? {};
+  return `${t.name ?? ""}${t.key !== undefined ? `/${t.key}` : ""}/${t.handler ?? ""}`;
+}
+
+function attachTarget(value) {
+  if (value?.InvocationId) return value.InvocationId;
+  if (value?.Workflow) return `${value.Workflow.service_name}/${value.Workflow.key}`;
+  const t = value?.IdempotentRequest;
+  if (t) {
+    const key = t.service_key !== null && t.service_key !== undefined ? `${t.service_key}/` : "";
+    return `${t.service_name}/${key}${t.service_handler} (idempotency key ${t.idempotency_key})`;
+  }
   return "";
 }
 
+const signalName = (id) => (id?.Name !== undefined ? `'${id.Name}'` : String(id?.Index ?? ""));
+
 /** What a command says about itself, as `[label, text]` lines (the result comes separately). */
-function commandFacts(label, json) {
+function commandFacts(label, body) {
   switch (label) {
     case "Input":
-      return [["input", json.value ? decodeBase64(json.value.content ?? "") : { kind: "empty", text: "" }]];
+      return [["input", bytes(body.payload)]];
     case "Call":
     case "OneWayCall": {
-      const facts = [["target", target(json)], ["argument", decodeBase64(json.parameter ?? "")]];
-      if (json.invokeTime && Number(json.invokeTime) > 0) facts.push(["at", { time: Number(json.invokeTime) }]);
-      if (json.idempotencyKey) facts.push(["idempotency key", json.idempotencyKey]);
+      const request = body.request ?? {};
+      const facts = [["target", target(request.invocation_target)], ["argument", bytes(request.parameter)]];
+      if (body.invoke_time > 0) facts.push(["at", { time: Number(body.invoke_time) }]);
+      if (request.idempotency_key) facts.push(["idempotency key", request.idempotency_key]);
       return facts;
     }
     case "Sleep":
-      return json.wakeUpTime ? [["wakes up", { time: Number(json.wakeUpTime) }]] : [];
+      return body.wake_up_time ? [["wakes up", { time: Number(body.wake_up_time) }]] : [];
     case "GetEagerState":
     case "GetLazyState":
     case "ClearState":
-      return [["key", key(json.key)]];
+      return [["key", body.key ?? ""]];
     case "SetState":
-      return [["key", key(json.key)], ["value", decodeBase64(json.value?.content ?? "")]];
+      return [["key", body.key ?? ""], ["value", bytes(body.value)]];
     case "GetPromise":
     case "PeekPromise":
     case "CompletePromise":
-      return [["promise", json.key ?? ""]];
+      return [["promise", body.key ?? ""]];
     case "AttachInvocation":
     case "GetInvocationOutput":
-      return [["of", attachTarget(json)]];
+      return [["of", attachTarget(body.target)]];
     case "CompleteAwakeable":
-      return [["awakeable", json.awakeableId ?? ""]];
+      return [["awakeable", body.id ?? ""]];
     case "SendSignal":
-      return [["to", json.targetInvocationId ?? ""], ["signal", String(json.name ?? json.idx ?? "")]];
+      return [["to", body.target_invocation_id ?? ""], ["signal", signalName(body.signal_id)]];
     default:
       return [];
   }
@@ -113,11 +128,11 @@ export function readJournal(rows) {
   const notifications = new Map();
   for (const item of items) {
     if (item.kind !== "Notification" || !item.json) continue;
-    if (item.json.completionId !== undefined) notifications.set(item.json.completionId, item);
-    if (item.json.signalId !== undefined) {
-      item.signal = item.json.signalId === CANCEL_SIGNAL ? "cancel" : `signal ${item.json.signalId}`;
-    } else if (item.json.signalName !== undefined) {
-      item.signal = `signal '${item.json.signalName}'`;
+    if (item.label === "Signal") {
+      const id = item.json.id ?? {};
+      item.signal = id.Index === CANCEL_SIGNAL ? "cancel" : `signal ${signalName(id)}`;
+    } else {
+      notifications.set(item.json.completion_id, item);
     }
     item.result = resultOf(item.json);
   }
@@ -126,7 +141,8 @@ export function readJournal(rows) {
     item.facts = commandFacts(item.label, item.json);
     // Commands that carry their result inline (Output, eager state, promise completion …).
     if (item.label !== "Input" && item.label !== "SetState") item.result = resultOf(item.json);
-    for (const id of [item.json.invocationIdNotificationIdx, item.json.resultCompletionId]) {
+    const awaited = [item.json.invocation_id_completion_id, item.json.result_completion_id ?? item.json.completion_id];
+    for (const id of awaited) {
       if (id === undefined) continue;
       const notification = notifications.get(id);
       if (notification) {

@@ -84,7 +84,8 @@ export function mount(root, { params, navigate }) {
       for (const read of reads) {
         let name;
         try {
-          name = JSON.parse(read.entry_json ?? "{}").key;
+          const command = JSON.parse(read.entry_json ?? "{}").Command ?? {};
+          name = Object.values(command)[0]?.key;
         } catch {
           continue;
         }

@@ -1,0 +1,3 @@
+-- Nothing on SQLite: its views decode a CallInvocationId notification's callee id from the
+-- payload with a SQL function (perdure_callee_id), where PostgreSQL stores it in
+-- journal.callee_id.
