@@ -40,6 +40,8 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
+# pytest's per-test timeout (120 s) is for the default size; the long form needs longer.
+pytestmark = pytest.mark.timeout(120 + EXAMPLES // 10)
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
