@@ -76,6 +76,12 @@ def test_registration_semantics(server, sdk_services) -> None:
     unreachable = httpx.post(f"{admin}/deployments", json={"uri": "http://127.0.0.1:9"})
     assert unreachable.status_code == 500
     assert unreachable.json()["restate_code"] == "META0003"
+    # URIs restate's parser takes whose host or port no client can use: unreachable too.
+    for bad in ("http://h:abc/", "http://[zz]/"):
+        answer = httpx.post(f"{admin}/deployments", json={"uri": bad})
+        assert answer.status_code == 500 and answer.json()["restate_code"] == "META0003", bad
+    unclosed = httpx.post(f"{admin}/deployments", json={"uri": "http://[::1"})
+    assert unclosed.status_code == 422 and "RegisterDeploymentRequest" in unclosed.text
     _admin_error(httpx.post(f"{admin}/deployments", json={"uri": "ftp://x"}), 400, "scheme")
     no_uri = httpx.post(f"{admin}/deployments", json={})  # restate's body type refusal
     assert no_uri.status_code == 422 and "RegisterDeploymentRequest" in no_uri.text

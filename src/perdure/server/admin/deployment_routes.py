@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import re
 import urllib.parse
 from dataclasses import replace
 from functools import partial
@@ -78,8 +79,14 @@ class _DryRun(Exception):
 
 
 def _parses_as_uri(text: str) -> bool:
-    """What the `http` crate's URI parser accepts: non-empty, visible ASCII, no spaces."""
-    return bool(text) and all("!" <= c <= "~" for c in text)
+    """What the `http` crate's URI parser accepts: non-empty, visible ASCII, no spaces, and
+    an authority whose IPv6 brackets pair up (`http://[::1` is refused; `http://h:abc/` and
+    `http://[zz]/` parse, and fail at discovery)."""
+    if not text or not all("!" <= c <= "~" for c in text):
+        return False
+    authority = re.split(r"[/?#]", text.split("://", 1)[1], maxsplit=1)[0] if "://" in text else ""
+    opened, closed = authority.find("["), authority.find("]")
+    return authority.count("[") == authority.count("]") <= 1 and opened <= closed
 
 
 def _flag(body: dict[str, object], name: str, default: bool) -> bool:

@@ -45,7 +45,12 @@ async def discover(
     cluster_name: str,
     signer: RequestSigner | None,
 ) -> Discovered:
-    url = httpx.URL(uri)
+    try:
+        url = httpx.URL(uri)
+    except httpx.InvalidURL as exc:  # a host or port no client can use, as unreachable
+        raise RegistrationError(
+            500, f"cannot reach the deployment at {uri}: {exc}", "META0003"
+        ) from None
     if url.scheme not in ("http", "https"):
         raise RegistrationError(400, f"unsupported URI scheme in {uri!r}: use http or https")
     target = url.copy_with(path=url.path.rstrip("/") + "/discover")
@@ -58,7 +63,7 @@ async def discover(
             http1=use_http_11, http2=not use_http_11, timeout=_DISCOVERY_TIMEOUT_S, trust_env=False
         ) as client:
             response = await client.get(target, headers=headers)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise RegistrationError(
             500, f"cannot reach the deployment at {uri}: {exc}", "META0003"
         ) from None
