@@ -18,6 +18,7 @@ import pytest_asyncio
 from perdure.cli.invocations import list_query
 from perdure.protocol import protocol_pb2 as pb
 from perdure.protocol.messages import MessageType
+from perdure.server.query.engine import QueryEngine
 from perdure.store.api import (
     DeploymentRow,
     InvocationRow,
@@ -296,6 +297,33 @@ async def test_rows_are_restates_shapes(filled: dict[str, Store]) -> None:
             }
         }
         assert request["parameter"] == [ord("1")]
+
+
+async def test_an_empty_answer_still_names_its_columns(filled: dict[str, Store]) -> None:
+    """The query engine learns a view's columns from `SELECT * … LIMIT 0` (PostgreSQL's
+    streamed cursor once gave none, and every /query there answered nulls)."""
+    for opened in filled.values():
+        empty = await opened.query("SELECT id, status FROM sys_invocation WHERE id = 'none'")
+        assert empty.columns == ("id", "status") and empty.rows == []
+        assert "entry_json" in (await opened.query("SELECT * FROM sys_journal LIMIT 0")).columns
+
+
+async def test_restates_dialect_reads_every_store(filled: dict[str, Store]) -> None:
+    """`/query`'s engine (DataFusion over the store's views) gives the same rows on each."""
+    sql = (
+        "SELECT id, index, entry_type, entry_lite_json ->> 'Command' IS NOT NULL AS command "
+        "FROM sys_journal WHERE id = 'inv_a' ORDER BY index"
+    )
+    for opened in filled.values():
+        rows = (await QueryEngine(opened).query(sql)).to_pylist()
+        assert [(r["index"], r["entry_type"]) for r in rows] == [
+            (0, "Command: Input"),
+            (1, "Command: Run"),
+            (2, "Unknown: 0x7777"),
+            (3, "Command: Call"),
+            (4, "Notification: CallInvocationId"),
+        ]
+        assert {r["id"] for r in rows} == {"inv_a"}
 
 
 @pytest.mark.parametrize("sql", REFUSED)

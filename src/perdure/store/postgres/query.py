@@ -145,6 +145,10 @@ class PostgresQueryRunner:
                         f"the query returns more than {self._row_limit} rows; add a LIMIT"
                     )
                 rows.append(tuple(_plain(v) for v in row))
+            if cursor.description is None:
+                # psycopg's stream leaves no description when there were no rows; the
+                # columns still matter (the query engine learns a view's with LIMIT 0).
+                cursor.execute(sql.encode())
             names = tuple(column.name for column in cursor.description or ())
             return QueryResult(names, [introspection.typed_row(names, row) for row in rows])
         finally:
