@@ -15,6 +15,7 @@ as restate-server does when tracing is off.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf.message import Message
@@ -48,13 +49,6 @@ def entry_json(
     callee_journal_retention_ms: int | None = None,
 ) -> str | None:
     """restate's JSON of the entry stored as (`code`, `payload`); None if undecodable."""
-    if code is None or payload is None:
-        return None
-    try:
-        message_type = MessageType(code)
-        message = decode_payload(message_type, bytes(payload))
-    except Exception:
-        return None
     callee = _Callee(
         callee_id,
         callee_service_ty,
@@ -62,13 +56,8 @@ def entry_json(
         callee_completion_retention_ms,
         callee_journal_retention_ms,
     )
-    try:
-        entry = _entry(message_type, message, callee)
-    except Exception:
-        return None
-    if entry is None:
-        return None
-    return json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
+    entry = _decoded_entry(code, payload, callee)
+    return None if entry is None else _dumps(entry)
 
 
 def entry_lite_json(
@@ -80,10 +69,10 @@ def entry_lite_json(
 ) -> str | None:
     """restate's `entry_lite_json`: the entry without its payloads (`EntryLite`), e.g.
     `{"Command":{"SetState":{"key":"stage"}}}`; None if undecodable."""
-    full = entry_json(code, payload, callee_id, callee_service_ty, callee_handler_ty)
-    if full is None:
+    callee = _Callee(callee_id, callee_service_ty, callee_handler_ty, None, None)
+    entry = _decoded_entry(code, payload, callee)
+    if entry is None:
         return None
-    entry = json.loads(full)
     if "Command" in entry:
         ((variant, body),) = entry["Command"].items()
         fields, named = _LITE_COMMANDS[variant]
@@ -91,16 +80,13 @@ def entry_lite_json(
         lite = {f: _result_kind(body[f]) if f == "result" else body[f] for f in fields}
         if named and body.get("name"):
             lite["name"] = body["name"]
-        return json.dumps({"Command": {variant: lite}}, separators=(",", ":"), ensure_ascii=False)
+        return _dumps({"Command": {variant: lite}})
     notification = entry["Notification"]
     if "Signal" in notification:
         signal = notification["Signal"]
         ((kind, value),) = signal["id"].items()
-        lite = {
-            "ty": "Signal",
-            "id": {f"Signal{kind}": value},
-            "result": _result_kind(signal["result"]),
-        }
+        result = _result_kind(signal["result"])
+        lite = {"ty": "Signal", "id": {f"Signal{kind}": value}, "result": result}
     else:
         ((variant, body),) = notification["Completion"].items()
         lite = {
@@ -108,7 +94,22 @@ def entry_lite_json(
             "id": {"CompletionId": body["completion_id"]},
             "result": _LITE_NOTIFICATION_RESULTS.get(variant) or _result_kind(body["result"]),
         }
-    return json.dumps({"Notification": lite}, separators=(",", ":"), ensure_ascii=False)
+    return _dumps({"Notification": lite})
+
+
+def _decoded_entry(code: int | None, payload: bytes | None, callee: _Callee) -> Any:
+    if code is None or payload is None:
+        return None
+    try:
+        message_type = MessageType(code)
+        message = decode_payload(message_type, bytes(payload))
+        return _entry(message_type, message, callee)
+    except Exception:
+        return None
+
+
+def _dumps(entry: Any) -> str:
+    return json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
 
 
 def _result_kind(result: Any) -> str:
@@ -157,20 +158,15 @@ _LITE_NOTIFICATION_RESULTS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
 class _Callee:
-    def __init__(
-        self,
-        invocation_id: str | None,
-        service_ty: str | None,
-        handler_ty: str | None,
-        completion_retention_ms: int | None,
-        journal_retention_ms: int | None,
-    ) -> None:
-        self.invocation_id = invocation_id
-        self.service_ty = service_ty
-        self.handler_ty = handler_ty
-        self.completion_ms = completion_retention_ms
-        self.journal_ms = journal_retention_ms
+    """What the views know of a call's callee (all None when they know nothing)."""
+
+    invocation_id: str | None
+    service_ty: str | None
+    handler_ty: str | None
+    completion_ms: int | None
+    journal_ms: int | None
 
 
 def _entry(message_type: MessageType, message: Message, callee: _Callee) -> Any:
