@@ -1,8 +1,8 @@
-"""kill -9 the server with invocations in flight; restart on the same data dir."""
+"""kill -9 the server with invocations in flight; restart on the same data dir (or, with
+PERDURE_TEST_STORE=postgres, the same database)."""
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 import time
@@ -10,18 +10,15 @@ from collections.abc import Callable
 
 import httpx
 
+from tests.support.stores import integrity_problems, sql_rows, store_args
+
 Poll = Callable[[Callable[[], bool], float, str], None]
 
 
 def _status(data_dir, invocation_id: str) -> str | None:
-    # A read-only look at the store; WAL lets it read while the server writes.
-    conn = sqlite3.connect(f"file:{data_dir}/perdure.sqlite3?mode=ro", uri=True)
-    try:
-        row = conn.execute("SELECT status FROM invocations WHERE id = ?", (invocation_id,))
-        found = row.fetchone()
-        return None if found is None else str(found[0])
-    finally:
-        conn.close()
+    # A read-only look at the store while the server writes.
+    found = sql_rows(data_dir, "SELECT status FROM invocations WHERE id = ?", invocation_id)
+    return str(found[0][0]) if found else None
 
 
 def test_kill9_while_sleeping_and_queued_then_restart(registered, poll: Poll) -> None:
@@ -50,11 +47,7 @@ def test_kill9_while_sleeping_and_queued_then_restart(registered, poll: Poll) ->
         assert client.get("/ListObject/crash/get").json() == ["first", "second"]
         # State written before the crash is intact.
         assert client.post("/Counter/crash/add", json=1).json() == {"oldValue": 7, "newValue": 8}
-    conn = sqlite3.connect(f"file:{server.data_dir}/perdure.sqlite3?mode=ro", uri=True)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    finally:
-        conn.close()
+    assert integrity_problems(server.data_dir) == []
 
 
 def test_a_second_server_on_the_same_data_dir_is_refused(registered) -> None:
@@ -65,6 +58,7 @@ def test_a_second_server_on_the_same_data_dir_is_refused(registered) -> None:
             "perdure.cli.server",
             "--data-dir",
             str(registered.data_dir),
+            *store_args(registered.data_dir),
             "--ingress-port",
             "1",
             "--admin-port",
