@@ -51,7 +51,7 @@ QUERIES = {
     "ui: duration (timestamp minus)": "SELECT id, COALESCE(completed_at, now()) - COALESCE(scheduled_start_at, created_at) AS took FROM sys_invocation ORDER BY created_at DESC LIMIT 20",
     "ui: ILIKE search": "SELECT id FROM sys_invocation WHERE target ILIKE '%svc/K1%' LIMIT 10",
     "ui: recent (ISO literal, NULLS LAST)": "SELECT id FROM sys_invocation WHERE created_at > '1970-01-01T00:00:00Z' ORDER BY completed_at DESC NULLS LAST LIMIT 10",
-    "ui: ->> operator": "SELECT id, entry_json ->> 'name' AS step FROM sys_journal WHERE id = '"
+    "ui: ->> operator": "SELECT id, entry_json -> 'Command' -> 'Run' ->> 'name' AS step FROM sys_journal WHERE id = '"
     + ID
     + "'",
     "ui: sampling derived table": "SELECT status, COUNT(*) AS n FROM (SELECT status FROM sys_invocation_status LIMIT 1000) ss GROUP BY status",

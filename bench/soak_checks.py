@@ -92,7 +92,8 @@ def check_store(
 
     doubled = query(
         admin_url,
-        "SELECT id, json_get_int(entry_json, 'completionId') AS completion, count(*) AS n "
+        "SELECT id, entry_json -> 'Notification' -> 'Completion' -> 'Run' ->> 'completion_id' "
+        "AS completion, count(*) AS n "
         f"FROM sys_journal WHERE entry_type = '{RUN_COMPLETION}' "
         "GROUP BY id, completion HAVING count(*) > 1 LIMIT 20",
     )
